@@ -1,0 +1,8 @@
+//! The only code that calls `aws-sdk-s3`. Every request names the bucket owner the manifest
+//! expects, so S3 refuses to act on a bucket in another account.
+
+mod client;
+mod object;
+
+pub use client::{ClientSettings, client};
+pub use object::{Bucket, S3Error, StoredChecksum};

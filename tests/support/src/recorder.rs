@@ -1,0 +1,117 @@
+//! The request log: what a client sent to the local server, kept for tests to assert on.
+//!
+//! [`Recording`] sits in front of the s3s service. It writes down each request's method, path,
+//! query and headers, then hands the request on untouched; bodies are not kept. The log is
+//! written before s3s has looked at the request, so requests that s3s rejects (a bad signature,
+//! an unknown bucket) are in it too.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::service::Service;
+use s3s::service::S3Service;
+
+/// Headers left out of the log because they carry credentials. The test credentials are fake,
+/// but logs get printed, and the habit should hold everywhere.
+const UNRECORDED_HEADERS: [&str; 2] = ["authorization", "x-amz-security-token"];
+
+/// One request as the server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// The HTTP method, upper case: `PUT`.
+    pub method: String,
+    /// The path as sent, still percent-encoded: `/bucket/some%20key`.
+    pub path: String,
+    /// The query string without its `?`, when there was one: `partNumber=1&uploadId=...`.
+    pub query: Option<String>,
+    /// Every header but those in [`UNRECORDED_HEADERS`], in the order received, names in lower
+    /// case. A value that is not UTF-8 is kept with its bad bytes replaced.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (matched without regard to case), if it was sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn from_request<B>(request: &Request<B>) -> Self {
+        let headers = request
+            .headers()
+            .iter()
+            .filter(|(name, _)| !UNRECORDED_HEADERS.contains(&name.as_str()))
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect();
+        RecordedRequest {
+            method: request.method().as_str().to_owned(),
+            path: request.uri().path().to_owned(),
+            query: request.uri().query().map(str::to_owned),
+            headers,
+        }
+    }
+}
+
+/// A shared, growing list of the requests a server has received. Clones share the same list.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog {
+    entries: Arc<Mutex<Vec<RecordedRequest>>>,
+}
+
+impl RequestLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of every request received so far, oldest first.
+    pub fn snapshot(&self) -> Vec<RecordedRequest> {
+        self.lock().clone()
+    }
+
+    /// Forgets every request received so far.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn push(&self, request: RecordedRequest) {
+        self.lock().push(request);
+    }
+
+    /// The list, even if a thread panicked while holding it: a push cannot leave it half done.
+    fn lock(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A hyper service that logs each request, when it has a log, then forwards it to s3s.
+#[derive(Debug, Clone)]
+pub(crate) struct Recording {
+    inner: S3Service,
+    log: Option<RequestLog>,
+}
+
+impl Recording {
+    pub(crate) fn new(inner: S3Service, log: Option<RequestLog>) -> Self {
+        Recording { inner, log }
+    }
+}
+
+impl Service<Request<Incoming>> for Recording {
+    type Response = <S3Service as Service<Request<Incoming>>>::Response;
+    type Error = <S3Service as Service<Request<Incoming>>>::Error;
+    type Future = <S3Service as Service<Request<Incoming>>>::Future;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        if let Some(log) = &self.log {
+            log.push(RecordedRequest::from_request(&request));
+        }
+        Service::call(&self.inner, request)
+    }
+}
