@@ -1,5 +1,6 @@
 //! Test support for `release`: a local S3-compatible server that the integration tests upload
-//! to. Nothing here is shipped in the `release` binary.
+//! to, and a local STS emulator that tells them who they are and lets them assume roles.
+//! Nothing here is shipped in the `release` binary.
 //!
 //! The server is [s3s-fs], which keeps each bucket as a directory and each object as a file,
 //! behind s3s's SigV4 check with fixed, fake credentials ([`ACCESS_KEY`], [`SECRET_KEY`]).
@@ -19,12 +20,19 @@
 //! ListMultipartUploads) is listed in the "Local S3-compatible servers" section of the shared
 //! reference; tests that need those run against moto instead.
 //!
+//! [`LocalSts`] answers `GetCallerIdentity` and `AssumeRole` for identities and roles a test
+//! sets up, and records the roles assumed. It runs only inside tests; its module says what it
+//! leaves out.
+//!
 //! [s3s-fs]: https://docs.rs/s3s-fs
 
+mod background;
 mod local;
 mod recorder;
 mod server;
+mod sts;
 
 pub use local::LocalS3;
 pub use recorder::{RecordedRequest, RequestLog};
 pub use server::{ACCESS_KEY, REGION, SECRET_KEY, create_bucket_dir, s3_service, serve};
+pub use sts::{AssumedRole, LocalSts};

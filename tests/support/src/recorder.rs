@@ -1,16 +1,15 @@
 //! The request log: what a client sent to the local server, kept for tests to assert on.
 //!
-//! [`Recording`] sits in front of the s3s service. It writes down each request's method, path,
-//! query and headers, then hands the request on untouched; bodies are not kept. The log is
-//! written before s3s has looked at the request, so requests that s3s rejects (a bad signature,
-//! an unknown bucket) are in it too.
+//! [`Recording`] sits in front of a server's service (s3s for S3, the emulator for STS). It
+//! writes down each request's method, path, query and headers, then hands the request on
+//! untouched; bodies are not kept. The log is written before the service has looked at the
+//! request, so requests that it rejects (a bad signature, an unknown bucket) are in it too.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper::service::Service;
-use s3s::service::S3Service;
 
 /// Headers left out of the log because they carry credentials. The test credentials are fake,
 /// but logs get printed, and the habit should hold everywhere.
@@ -90,23 +89,23 @@ impl RequestLog {
     }
 }
 
-/// A hyper service that logs each request, when it has a log, then forwards it to s3s.
+/// A hyper service that logs each request, when it has a log, then forwards it to `S`.
 #[derive(Debug, Clone)]
-pub(crate) struct Recording {
-    inner: S3Service,
+pub(crate) struct Recording<S> {
+    inner: S,
     log: Option<RequestLog>,
 }
 
-impl Recording {
-    pub(crate) fn new(inner: S3Service, log: Option<RequestLog>) -> Self {
+impl<S> Recording<S> {
+    pub(crate) fn new(inner: S, log: Option<RequestLog>) -> Self {
         Recording { inner, log }
     }
 }
 
-impl Service<Request<Incoming>> for Recording {
-    type Response = <S3Service as Service<Request<Incoming>>>::Response;
-    type Error = <S3Service as Service<Request<Incoming>>>::Error;
-    type Future = <S3Service as Service<Request<Incoming>>>::Future;
+impl<S: Service<Request<Incoming>>> Service<Request<Incoming>> for Recording<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         if let Some(log) = &self.log {

@@ -1,13 +1,18 @@
 //! The server itself: s3s-fs over a data directory, behind SigV4 with the test credentials,
 //! served over HTTP/1 and HTTP/2 on a listener until told to stop.
 //!
-//! [`LocalS3`](crate::LocalS3) and the `local-s3` binary both serve through here.
+//! [`LocalS3`](crate::LocalS3) and the `local-s3` binary both serve through here, and
+//! [`LocalSts`](crate::LocalSts) shares its connection loop.
 
+use std::error::Error;
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hyper::body::{Body, Incoming};
+use hyper::service::Service;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -68,7 +73,25 @@ pub async fn serve(
     log: Option<RequestLog>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let service = Recording::new(service, log);
+    serve_until("local-s3", listener, Recording::new(service, log), shutdown).await;
+}
+
+/// The connection loop behind every testkit server: accepts connections on `listener` and
+/// serves each with `service` over HTTP/1 or HTTP/2 until `shutdown` completes, then gives the
+/// open ones a few seconds to finish. `name` prefixes the few problems it reports on stderr.
+pub(crate) async fn serve_until<S, B>(
+    name: &str,
+    listener: TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn Error + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn Error + Send + Sync>>,
+{
     let connections = ConnectionBuilder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -82,12 +105,12 @@ pub async fn serve(
             Ok((socket, _peer)) => socket,
             Err(err) => {
                 // Usually out of file descriptors: back off rather than spin.
-                eprintln!("local-s3: cannot accept a connection: {err}");
+                eprintln!("{name}: cannot accept a connection: {err}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        // Small S3 requests and replies should not wait on Nagle's algorithm.
+        // Small requests and replies should not wait on Nagle's algorithm.
         let _ = socket.set_nodelay(true);
         let connection = connections.serve_connection(TokioIo::new(socket), service.clone());
         let connection = graceful.watch(connection.into_owned());
@@ -100,6 +123,6 @@ pub async fn serve(
     // Stop taking connections, then let the open ones drain.
     drop(listener);
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
-        eprintln!("local-s3: connections still open after {DRAIN_TIMEOUT:?}, closing them");
+        eprintln!("{name}: connections still open after {DRAIN_TIMEOUT:?}, closing them");
     }
 }
