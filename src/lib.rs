@@ -12,5 +12,7 @@
 pub mod cli;
 pub mod inventory;
 pub mod manifest;
+pub mod observe;
+pub mod plan;
 pub mod providers;
 pub mod render;

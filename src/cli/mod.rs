@@ -1,6 +1,9 @@
 //! Command-line interface: argument parsing and dispatch, one file per subcommand.
 
+mod plan;
 mod schema;
+mod session;
+mod show;
 mod validate;
 
 use std::path::PathBuf;
@@ -52,8 +55,10 @@ enum Command {
     },
     /// Print the JSON Schema of the manifest format.
     Schema,
-    /// Show what a release would change in S3 and the databases.
-    Plan(NotYet),
+    /// Show what a release would change in S3, for review; save it with -o.
+    Plan(plan::PlanArgs),
+    /// Show a saved plan.
+    Show(show::ShowArgs),
     /// Carry out a saved plan (or plan and confirm).
     Apply(NotYet),
     /// Check a finished release against its receipt.
@@ -74,14 +79,66 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     render::init(cli.color, cli.verbose);
     let exit = match cli.command {
-        Command::Validate { manifest } => validate::run(&manifest),
+        Command::Validate { manifest } => validate::run(&manifest).unwrap_or_else(report),
         Command::Schema => schema::run(),
-        Command::Plan(_) => not_yet("plan"),
+        Command::Plan(args) => run_async(plan::run(args)),
+        Command::Show(args) => show::run(&args).unwrap_or_else(report),
         Command::Apply(_) => not_yet("apply"),
         Command::Verify(_) => not_yet("verify"),
         Command::Doctor(_) => not_yet("doctor"),
     };
     exit.into()
+}
+
+/// A command that failed: what went wrong, what to do, and the exit code to use.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub message: String,
+    pub hint: Option<String>,
+    pub exit: Exit,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), hint: None, exit: Exit::Error }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Failure {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Prints a failure and returns its exit code.
+fn report(failure: Failure) -> Exit {
+    render::error(&failure.message, failure.hint.as_deref());
+    failure.exit
+}
+
+/// Runs an async command on a multi-threaded runtime.
+fn run_async(command: impl std::future::Future<Output = Result<Exit, Failure>>) -> Exit {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(command).unwrap_or_else(report),
+        Err(error) => report(Failure::new(format!("cannot start the async runtime: {error}"))),
+    }
+}
+
+/// Loads a manifest, printing its diagnostics when it is invalid.
+pub(crate) fn load_manifest(path: &std::path::Path) -> Result<crate::manifest::Loaded, Failure> {
+    match crate::manifest::load(path) {
+        Ok(loaded) => Ok(loaded),
+        Err(crate::manifest::LoadError::Invalid { path, diagnostics }) => {
+            render::diagnostics(&diagnostics);
+            let count = diagnostics.len();
+            let message =
+                format!("`{path}` has {count} problem{}", if count == 1 { "" } else { "s" });
+            Err(Failure::new(message))
+        }
+        Err(error) => {
+            Err(Failure::new(error.to_string()).hint("give the path of a release manifest"))
+        }
+    }
 }
 
 fn not_yet(command: &str) -> Exit {

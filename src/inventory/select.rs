@@ -66,7 +66,9 @@ impl SelectProblem {
                 "move the files under the manifest's folder; `..` and symlinks may not leave it"
                     .into()
             }
-            SelectProblem::BadGlob { .. } => "use `*`, `**`, `?`, `[abc]` or `{a,b}`".into(),
+            SelectProblem::BadGlob { .. } => {
+                "use `*`, `**`, `?`, `[abc]` or `{a,b}`, with every bracket closed".into()
+            }
             SelectProblem::BadTemplate { error, .. } => error.hint(),
             SelectProblem::Unreadable { .. } => "check the file's permissions".into(),
         }

@@ -30,7 +30,8 @@ impl Diagnostic {
             position,
             message: message.into(),
             hint: None,
-            line_text: line_text.trim_end().to_owned(),
+            // A diagnostic never repeats a credential, whatever the problem it shows.
+            line_text: super::rules::mask_credentials(line_text.trim_end()),
             width: None,
         }
     }

@@ -93,10 +93,10 @@ fn check_text(
     let manifest = match parse::<Manifest>(text) {
         Ok(manifest) => manifest,
         Err(error) => {
-            let mut found = vec![to_diagnostic(file, text, &error)];
+            let mut found = vec![to_diagnostic(file, text, &map, &error)];
             for section in sections(text, &map) {
                 if let Err(error) = parse::<Partial>(&section) {
-                    found.push(to_diagnostic(file, text, &error));
+                    found.push(to_diagnostic(file, text, &map, &error));
                 }
             }
             found.sort_by(|a, b| (a.position, &a.message).cmp(&(b.position, &b.message)));
@@ -173,7 +173,12 @@ fn sections(text: &str, map: &SourceMap) -> Vec<String> {
     sections
 }
 
-fn to_diagnostic(file: &str, text: &str, error: &serde_saphyr::Error) -> Diagnostic {
+fn to_diagnostic(
+    file: &str,
+    text: &str,
+    map: &SourceMap,
+    error: &serde_saphyr::Error,
+) -> Diagnostic {
     let position = error
         .location()
         .map(|l| Position { line: l.line() as usize, column: l.column() as usize })
@@ -181,8 +186,15 @@ fn to_diagnostic(file: &str, text: &str, error: &serde_saphyr::Error) -> Diagnos
         .unwrap_or(Position { line: 1, column: 1 });
     let options = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
     let rendered = error.render_with_options(options);
-    let message = strip_location(&rendered);
-    let hint = type_hint(&message);
+    let (message, hint) = explain(&strip_location(&rendered));
+    // The parser points at the mapping's last key; a missing key belongs to the mapping.
+    let position = if message.contains("missing field") {
+        map.owner_of_key_at(position)
+    } else if message == "the manifest is empty" {
+        Position { line: 1, column: 1 }
+    } else {
+        position
+    };
     Diagnostic::new(file, text, position, message).with_hint(hint)
 }
 
@@ -198,31 +210,64 @@ fn strip_location(message: &str) -> String {
     }
 }
 
-fn type_hint(message: &str) -> String {
-    if message.contains("unknown field") {
+/// The parser's wording, rephrased where it speaks to programmers, with a hint.
+fn explain(message: &str) -> (String, String) {
+    let schema = "`release schema` describes every key";
+    if message.contains("budget") {
+        let message = "the manifest is too large or nests anchors and aliases too deeply".into();
+        return (message, "write the values out; anchors and aliases are limited".into());
+    }
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest).trim();
+        let message = format!("key `{key}` appears twice in the same mapping");
+        return (message, "remove one of the two; each key may appear once".into());
+    }
+    if message.contains("unexpected end of input") || message.contains("end of stream") {
+        return (
+            "the manifest is empty".into(),
+            format!("start from `examples/quickstart`; {schema}"),
+        );
+    }
+    let hint = if message.contains("unknown field") {
         "check the spelling; `release schema` lists every key".to_owned()
     } else if message.contains("missing field") {
         "add the key; `release schema` shows what each section needs".to_owned()
     } else if message.contains("unknown variant") {
         "use one of the values the message lists".to_owned()
+    } else if message.contains("sequence") {
+        "this value must be a list: one `- item` per line, or `[a, b]`".to_owned()
+    } else if message.contains("boolean") {
+        "use `true` or `false`".to_owned()
+    } else if message.contains("tab") {
+        "indent with spaces; YAML does not allow tabs".to_owned()
     } else {
-        "fix the YAML at this place; `release schema` describes the format".to_owned()
-    }
+        format!("fix the YAML at this place; {schema}")
+    };
+    (message.to_owned(), hint)
 }
 
-/// Values that look like AWS credentials, wherever they are. The shown line has the value
-/// masked, so the diagnostic does not repeat the secret.
+/// Values that look like AWS credentials, wherever they are, even on lines that do not
+/// parse. Every shown line is masked, so the diagnostic does not repeat the secret.
 fn credential_diagnostics(file: &str, text: &str, map: &SourceMap) -> Vec<Diagnostic> {
     let mut found = Vec::new();
-    for scalar in map.scalars() {
-        let Some(kind) = rules::looks_like_credential(&scalar.value) else { continue };
-        let message = format!("`{}` holds what looks like {kind}", scalar.path);
-        let mut diagnostic = Diagnostic::new(file, text, scalar.position, message).with_hint(
-            "never put credentials in a manifest: use `aws.profile` with IAM Identity Center or \
-             an assumed role, and rotate this key if it is real",
-        );
-        diagnostic.line_text = diagnostic.line_text.replace(scalar.value.trim(), &"*".repeat(8));
-        found.push(diagnostic);
+    for (index, line) in text.lines().enumerate() {
+        for (offset, token) in rules::credential_tokens(line) {
+            let Some(kind) = rules::looks_like_credential(token) else { continue };
+            let number = index + 1;
+            let position = Position { line: number, column: line[..offset].chars().count() + 1 };
+            let owner =
+                map.scalars().iter().find(|s| s.position.line == number && s.value.contains(token));
+            let message = match owner {
+                Some(scalar) => format!("`{}` holds what looks like {kind}", scalar.path),
+                None => format!("line {number} holds what looks like {kind}"),
+            };
+            let diagnostic =
+                Diagnostic::new(file, text, position, message).with_width(Some(8)).with_hint(
+                    "never put credentials in a manifest: use `aws.profile` with IAM Identity \
+                     Center or an assumed role, and rotate this key if it is real",
+                );
+            found.push(diagnostic);
+        }
     }
     found
 }

@@ -123,7 +123,12 @@ pub fn instance_id(id: &str) -> Result<(), String> {
 
 /// Database names that RDS native restore accepts, read strictly.
 pub fn database_name(name: &str) -> Result<(), String> {
-    let fail = |why: &str| Err(format!("database name `{}` {why}", name.escape_debug()));
+    let shown = if name.chars().any(char::is_control) {
+        name.escape_debug().to_string()
+    } else {
+        name.to_owned()
+    };
+    let fail = |why: &str| Err(format!("database name `{shown}` {why}"));
     if name.is_empty() || name.chars().count() > 128 {
         return fail("must be 1 to 128 characters long");
     }
@@ -154,10 +159,11 @@ pub fn looks_like_credential(value: &str) -> Option<&'static str> {
     let value = value.trim();
     let key_id_prefixes = ["AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA"];
     let upper_alnum = |s: &str| s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    if value.len() == 20 && key_id_prefixes.iter().any(|p| value.starts_with(p)) {
-        if upper_alnum(value) {
-            return Some("an AWS access key id");
-        }
+    if value.len() == 20
+        && key_id_prefixes.iter().any(|p| value.starts_with(p))
+        && upper_alnum(value)
+    {
+        return Some("an AWS access key id");
     }
     let secret_chars = |c: char| c.is_ascii_alphanumeric() || "/+".contains(c);
     let mixed = value.chars().any(|c| c.is_ascii_uppercase())
@@ -167,6 +173,36 @@ pub fn looks_like_credential(value: &str) -> Option<&'static str> {
         return Some("an AWS secret access key");
     }
     None
+}
+
+/// Pieces of `line` that look like AWS credentials, as (byte offset, text).
+pub fn credential_tokens(line: &str) -> Vec<(usize, &str)> {
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "/+".contains(c);
+    let mut tokens = Vec::new();
+    let mut start = None;
+    for (index, c) in line.char_indices().chain(std::iter::once((line.len(), ' '))) {
+        match (token_char(c), start) {
+            (true, None) => start = Some(index),
+            (false, Some(from)) => {
+                let token = &line[from..index];
+                if looks_like_credential(token).is_some() {
+                    tokens.push((from, token));
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    tokens
+}
+
+/// `line` with every credential-looking piece replaced by asterisks.
+pub fn mask_credentials(line: &str) -> String {
+    let mut masked = line.to_owned();
+    for (_, token) in credential_tokens(line) {
+        masked = masked.replace(token, "********");
+    }
+    masked
 }
 
 #[cfg(test)]
@@ -214,6 +250,15 @@ mod tests {
         assert!(instance_id("tre-sql-1").is_ok());
         assert!(instance_id("1tre").is_err());
         assert!(instance_id("a--b").is_err());
+    }
+
+    #[test]
+    fn credentials_are_found_and_masked_inside_lines() {
+        let line = "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY # x";
+        assert_eq!(credential_tokens(line), [(24, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")]);
+        assert_eq!(mask_credentials(line), "aws_secret_access_key = ******** # x");
+        assert_eq!(mask_credentials("key: AKIAIOSFODNN7EXAMPLE"), "key: ********");
+        assert_eq!(mask_credentials("bucket: tre-data"), "bucket: tre-data");
     }
 
     #[test]

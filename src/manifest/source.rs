@@ -105,6 +105,16 @@ impl SourceMap {
         self.keys.get(path).copied().unwrap_or_else(|| self.value(path))
     }
 
+    /// Where to point for a key missing from the mapping that holds the key at `position`:
+    /// the key that introduces that mapping, or the top of the file.
+    pub fn owner_of_key_at(&self, position: Position) -> Position {
+        let found = self.keys.iter().find(|(_, p)| **p == position).map(|(path, _)| path.as_str());
+        match found.and_then(parent) {
+            Some(up) if !up.is_empty() => self.key(up),
+            _ => Position { line: 1, column: 1 },
+        }
+    }
+
     /// Every scalar, keys included, in document order.
     pub fn scalars(&self) -> &[Scalar] {
         &self.scalars

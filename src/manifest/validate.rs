@@ -54,15 +54,11 @@ pub fn check(manifest: &Manifest) -> Vec<Problem> {
             let hint = "use `/`-separated folder names without `.` or `..`";
             rule(&format!("{path}.prefix"), rules::object_key(prefix), hint);
         }
-        if let Encryption::SseKms { kms_key_id } = &destination.encryption {
-            if kms_key_id.trim().is_empty() {
-                let message = "`sse-kms` needs a `kms_key_id`".to_owned();
-                rule(
-                    &format!("{path}.encryption.kms_key_id"),
-                    Err(message),
-                    "give a key ARN or alias",
-                );
-            }
+        if let Encryption::SseKms { kms_key_id } = &destination.encryption
+            && kms_key_id.trim().is_empty()
+        {
+            let message = "`sse-kms` needs a `kms_key_id`".to_owned();
+            rule(&format!("{path}.encryption.kms_key_id"), Err(message), "give a key ARN or alias");
         }
     }
     check_references(manifest, &mut rule);
@@ -70,7 +66,8 @@ pub fn check(manifest: &Manifest) -> Vec<Problem> {
     for (index, pattern) in manifest.policy.protected.iter().enumerate() {
         if let Err(error) = globset::Glob::new(pattern) {
             let message = format!("`{pattern}` is not a valid glob: {}", error.kind());
-            rule(&format!("policy.protected[{index}]"), Err(message), "use `*`, `**` or `?`");
+            let hint = "use `*`, `**`, `?`, `[abc]` or `{a,b}`, with every bracket closed";
+            rule(&format!("policy.protected[{index}]"), Err(message), hint);
         }
     }
     problems
@@ -90,11 +87,11 @@ fn check_aws(manifest: &Manifest, rule: &mut Rule<'_>) {
     if let Some(arn) = &aws.role_arn {
         rule("aws.role_arn", rules::role_arn(arn), "use `arn:aws:iam::ACCOUNT:role/NAME`");
     }
-    if let Some(url) = &aws.endpoint_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            let message = format!("endpoint `{url}` is not an http or https URL");
-            rule("aws.endpoint_url", Err(message), "write it as `https://host[:port]`");
-        }
+    if let Some(url) = &aws.endpoint_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        let message = format!("endpoint `{url}` is not an http or https URL");
+        rule("aws.endpoint_url", Err(message), "write it as `https://host[:port]`");
     }
     if aws.profile.as_deref().is_some_and(|p| p.trim().is_empty()) {
         rule(

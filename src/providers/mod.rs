@@ -1,3 +1,4 @@
 //! The only code that talks to AWS. Everything else works on plain data.
 
+pub mod aws;
 pub mod s3;

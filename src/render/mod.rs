@@ -2,6 +2,8 @@
 //! status, progress and diagnostics. Colour is decoration only: every meaning is also in the
 //! text.
 
+pub mod plan;
+
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 

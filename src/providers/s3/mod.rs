@@ -2,7 +2,9 @@
 //! expects, so S3 refuses to act on a bucket in another account.
 
 mod client;
+mod list;
 mod object;
 
 pub use client::{ClientSettings, client};
-pub use object::{Bucket, S3Error, StoredChecksum};
+pub use list::Listed;
+pub use object::{Bucket, S3Error, S3ErrorKind, StoredChecksum};

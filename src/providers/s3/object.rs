@@ -7,6 +7,9 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 
 use crate::inventory::digest::crc64nvme_base64;
 
+/// User metadata key under which uploads record the content's hex SHA-256.
+pub const SHA256_METADATA: &str = "sha256";
+
 /// One bucket as a release sees it.
 #[derive(Debug, Clone)]
 pub struct Bucket {
@@ -23,6 +26,8 @@ pub struct StoredChecksum {
     /// Base64 full-object CRC64NVME, when the store reports one.
     pub crc64nvme: Option<String>,
     pub version_id: Option<String>,
+    /// Hex SHA-256 that `release` records in the object's metadata when it uploads.
+    pub sha256: Option<String>,
 }
 
 /// A failed S3 request, with the bucket and key it was about.
@@ -79,6 +84,15 @@ impl Bucket {
         &self.name
     }
 
+    /// The account that must own the bucket.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Puts a small object whose full-object CRC64NVME is `crc64nvme`; S3 rejects the body
     /// if it does not match. With `if_none_match`, the put fails when the key exists.
     pub async fn put(
@@ -107,6 +121,7 @@ impl Bucket {
             etag: output.e_tag,
             crc64nvme: output.checksum_crc64_nvme,
             version_id: output.version_id,
+            sha256: None,
         })
     }
 
@@ -127,6 +142,7 @@ impl Bucket {
                 etag: output.e_tag,
                 crc64nvme: output.checksum_crc64_nvme,
                 version_id: output.version_id,
+                sha256: output.metadata.and_then(|mut m| m.remove(SHA256_METADATA)),
             })),
             Err(SdkError::ServiceError(e)) if e.err().is_not_found() => Ok(None),
             Err(error) => Err(self.error("HeadObject", key, error)),
@@ -154,7 +170,12 @@ impl Bucket {
         Ok(body.into_bytes().to_vec())
     }
 
-    fn error<E, R>(&self, operation: &'static str, key: &str, error: SdkError<E, R>) -> S3Error
+    pub(super) fn error<E, R>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        error: SdkError<E, R>,
+    ) -> S3Error
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
