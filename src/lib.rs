@@ -9,6 +9,7 @@
 //!
 //! [`render`] owns everything printed; [`cli`] wires the commands together.
 
+pub mod apply;
 pub mod cli;
 pub mod inventory;
 pub mod manifest;
@@ -16,3 +17,4 @@ pub mod observe;
 pub mod plan;
 pub mod providers;
 pub mod render;
+pub mod verify;

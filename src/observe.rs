@@ -81,7 +81,23 @@ pub async fn observe(
         observed.destinations.insert(name.to_owned(), objects);
     }
 
-    // Fill in checksums, from the cache where the ETag still matches, else by HEAD.
+    // Checksums the latest receipt records, valid while an object keeps its ETag and size.
+    let mut receipts: HashMap<(String, String), Stored> = HashMap::new();
+    for name in observed.destinations.keys() {
+        let Some((bucket, prefix)) = buckets.get(name) else { continue };
+        for object in latest_receipt(bucket, prefix, &manifest.release).await {
+            let stored = Stored {
+                size: object.size,
+                etag: object.etag,
+                crc64nvme: Some(object.crc64nvme),
+                sha256: Some(object.sha256),
+            };
+            receipts.insert((name.clone(), object.key), stored);
+        }
+    }
+
+    // Fill in checksums from the receipt or the cache where the ETag still matches, else by
+    // HEAD.
     let mut wanted = Vec::new();
     for file in files {
         let selected = &file.selected;
@@ -91,6 +107,11 @@ pub async fn observe(
             continue;
         }
         let Some((bucket, _)) = buckets.get(&selected.destination) else { continue };
+        let recorded = receipts.get(&(selected.destination.clone(), selected.key.clone()));
+        if let Some(recorded) = recorded.filter(|r| same_version(r, stored)) {
+            *stored = Stored { etag: stored.etag.clone(), ..recorded.clone() };
+            continue;
+        }
         match cache.get(bucket.name(), &selected.key, &stored.etag, stored.size) {
             Some(known) => *stored = known,
             None => {
@@ -122,6 +143,31 @@ pub async fn observe(
         cache.put(bucket.name(), &key, stored.clone());
     }
     Ok((observed, cost))
+}
+
+/// Whether a receipt's record is of the object a listing shows (same ETag and size).
+fn same_version(recorded: &Stored, listed: &Stored) -> bool {
+    recorded.size == listed.size && recorded.etag.trim_matches('"') == listed.etag.trim_matches('"')
+}
+
+/// The objects of the release's latest receipt under one destination; none when there is no
+/// receipt or it cannot be read (planning then asks S3 instead).
+async fn latest_receipt(
+    bucket: &Bucket,
+    prefix: &str,
+    release: &str,
+) -> Vec<crate::apply::receipt::ReceiptObject> {
+    let key = crate::apply::receipt::latest_key(prefix, release);
+    match bucket.get_small(&key).await {
+        Ok(Some((body, _))) => serde_json::from_slice::<crate::apply::receipt::Receipt>(&body)
+            .map(|receipt| receipt.objects)
+            .unwrap_or_default(),
+        Ok(None) => Vec::new(),
+        Err(error) => {
+            tracing::debug!(%error, "no receipt to plan from");
+            Vec::new()
+        }
+    }
 }
 
 /// Checksums of stored objects remembered between runs, valid while the ETag and size are

@@ -1,10 +1,15 @@
 //! Command-line interface: argument parsing and dispatch, one file per subcommand.
 
+mod apply;
+mod doctor;
 mod plan;
 mod schema;
 mod session;
 mod show;
+mod unlock;
 mod validate;
+mod verify;
+mod whoami;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +28,12 @@ pub enum Exit {
     Error = 1,
     /// `plan --detailed-exitcode` found changes to make.
     Changes = 2,
+    /// Another apply of the same release holds the lock.
+    LockHeld = 3,
+    /// The saved plan no longer matches the world (manifest, account, age, objects).
+    PlanStale = 4,
+    /// Apply ran but not every action succeeded; no receipt was written.
+    Partial = 5,
 }
 
 impl From<Exit> for ExitCode {
@@ -59,19 +70,16 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Show a saved plan.
     Show(show::ShowArgs),
-    /// Carry out a saved plan (or plan and confirm).
-    Apply(NotYet),
+    /// Carry out a saved plan (or plan, show and confirm).
+    Apply(apply::ApplyArgs),
     /// Check a finished release against its receipt.
-    Verify(NotYet),
+    Verify(verify::VerifyArgs),
+    /// Remove a release lock left behind, given its id.
+    Unlock(unlock::UnlockArgs),
+    /// Show who the AWS credentials belong to, where they came from and when they expire.
+    Whoami(whoami::WhoamiArgs),
     /// Check credentials, buckets and databases a release needs, changing nothing.
-    Doctor(NotYet),
-}
-
-/// Arguments of a command that is not built yet, accepted so that it can say so.
-#[derive(Debug, clap::Args)]
-struct NotYet {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -83,9 +91,11 @@ pub fn main() -> ExitCode {
         Command::Schema => schema::run(),
         Command::Plan(args) => run_async(plan::run(args)),
         Command::Show(args) => show::run(&args).unwrap_or_else(report),
-        Command::Apply(_) => not_yet("apply"),
-        Command::Verify(_) => not_yet("verify"),
-        Command::Doctor(_) => not_yet("doctor"),
+        Command::Apply(args) => run_async(apply::run(args)),
+        Command::Verify(args) => run_async(verify::run(args)),
+        Command::Unlock(args) => run_async(unlock::run(args)),
+        Command::Whoami(args) => run_async(whoami::run(args)),
+        Command::Doctor(args) => run_async(doctor::run(args)),
     };
     exit.into()
 }
@@ -139,12 +149,4 @@ pub(crate) fn load_manifest(path: &std::path::Path) -> Result<crate::manifest::L
             Err(Failure::new(error.to_string()).hint("give the path of a release manifest"))
         }
     }
-}
-
-fn not_yet(command: &str) -> Exit {
-    render::error(
-        &format!("`release {command}` is not available in this version"),
-        Some("`release validate` checks a manifest today"),
-    );
-    Exit::Error
 }

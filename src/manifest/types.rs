@@ -54,6 +54,11 @@ pub struct Aws {
     /// External id required by the role's trust policy, if any. Not a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// How long the assumed role's session lasts, in seconds (900 to 43200; STS's default of
+    /// 3600 when absent). The role's maximum session duration must allow it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 900, max = 43200))]
+    pub session_duration_seconds: Option<u32>,
     /// The 12-digit account id the release must go to. Every run checks the caller's
     /// identity against it before touching anything.
     pub account_id: String,

@@ -34,7 +34,9 @@ pub fn init(choice: ColorChoice, verbose: u8) {
     };
     let _ = COLOR.set(color);
     let default = match verbose {
-        0 => "warn",
+        // aws-config warns about each credential provider that fails; `release` explains
+        // the failure that matters itself, so those repeat it less clearly.
+        0 => "warn,aws_config=error",
         1 => "release=debug,warn",
         _ => "release=trace,aws_smithy_runtime=debug,info",
     };
@@ -91,4 +93,32 @@ pub fn diagnostics(diagnostics: &[Diagnostic]) {
         };
         eprintln!("{text}\n");
     }
+}
+
+/// How one check of a checklist came out. The mark is text, so it reads without colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Pass,
+    Fail,
+    /// Not checked, and not a failure: the line says why.
+    Skip,
+}
+
+/// A heading of a checklist on stdout.
+pub fn check_heading(text: &str) {
+    data(&format!("{text}\n"));
+}
+
+/// One line of a checklist on stdout, with what to do under a failure.
+pub fn check(mark: Mark, text: &str, hint: Option<&str>) {
+    let symbol = match mark {
+        Mark::Pass => "✔",
+        Mark::Fail => "✘",
+        Mark::Skip => "–",
+    };
+    let mut line = format!("  {symbol} {text}\n");
+    if let Some(hint) = hint {
+        line.push_str(&format!("    hint: {hint}\n"));
+    }
+    data(&line);
 }

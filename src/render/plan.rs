@@ -68,10 +68,11 @@ pub fn human(plan: &Plan) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "{}", summary_line(&plan.summary));
+    // The summary line comes last: scripts read the plan's last line.
     if let Some(line) = stopped_line(&plan.summary) {
         let _ = writeln!(out, "{line}");
     }
+    let _ = writeln!(out, "{}", summary_line(&plan.summary));
     out
 }
 

@@ -58,6 +58,16 @@ pub enum S3ErrorKind {
 }
 
 impl S3Error {
+    /// Whether the service answered with this error code.
+    pub fn is_code(&self, code: &str) -> bool {
+        match &self.kind {
+            S3ErrorKind::Service { code: actual, .. } => actual == code,
+            S3ErrorKind::NoSuchBucket => code == "NoSuchBucket",
+            S3ErrorKind::PreconditionFailed => code == "PreconditionFailed",
+            _ => false,
+        }
+    }
+
     /// What the user can do about this failure.
     pub fn hint(&self) -> Option<String> {
         match &self.kind {
@@ -147,6 +157,31 @@ impl Bucket {
             Err(SdkError::ServiceError(e)) if e.err().is_not_found() => Ok(None),
             Err(error) => Err(self.error("HeadObject", key, error)),
         }
+    }
+
+    /// The body and ETag of a small object (a lock or a receipt), or `None` when absent.
+    pub async fn get_small(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, S3Error> {
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .expected_bucket_owner(&self.owner)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => return Ok(None),
+            Err(error) => return Err(self.error("GetObject", key, error)),
+        };
+        let etag = output.e_tag.clone().unwrap_or_default();
+        let body = output.body.collect().await.map_err(|e| S3Error {
+            operation: "GetObject",
+            bucket: self.name.clone(),
+            key: key.to_owned(),
+            kind: S3ErrorKind::Transport(e.to_string()),
+        })?;
+        Ok(Some((body.into_bytes().to_vec(), etag)))
     }
 
     /// The whole body of `key`. For tests and small objects only.

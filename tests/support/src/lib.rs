@@ -26,12 +26,16 @@
 //!
 //! [s3s-fs]: https://docs.rs/s3s-fs
 
+mod aws_api;
 mod background;
+pub mod bak;
 mod local;
 mod recorder;
 mod server;
 mod sts;
+pub mod tds;
 
+pub use aws_api::{Instance, LocalAwsApi};
 pub use local::LocalS3;
 pub use recorder::{RecordedRequest, RequestLog};
 pub use server::{ACCESS_KEY, REGION, SECRET_KEY, create_bucket_dir, s3_service, serve};

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Benchmark: re-planning a release that is already in its bucket, against a peer tool.
+#
+# Creates many small files (100,000 files of 100 random bytes in 100 folders by default)
+# under target/bench/plan/, puts every one in a bucket of the local S3-compatible server with
+# its CRC64NVME, and plans once to warm release's caches. Then, in the same run and against
+# the same files, bucket and server, it times
+#   (a) `release plan --detailed-exitcode`          (must exit 0: nothing to do), and
+#   (b) `aws s3 sync --dryrun` of the same folder   (must list nothing to copy),
+# alternately, BENCH_RUNS times each, and reports the median wall time of each, their ratio,
+# and release's peak resident memory, all from GNU time.
+#
+# The two tools do not do the same work: `aws s3 sync` compares size and modification time;
+# release compares content checksums and reads the stored ones with HEAD requests unless its
+# checksum cache already knows the object's ETag. The figure is the cost of that difference.
+#
+#   bench/plan-noop.sh              run it; BENCH_FILES, BENCH_FOLDERS, BENCH_SIZE and
+#                                   BENCH_RUNS change the defaults (100000, 100, 100, 3)
+#
+# It reuses local servers that already run (scripts/local-aws) and leaves them running;
+# servers it started itself it stops. Files and seeded objects are kept for the next run
+# (bucket `release-bench`, prefix `plan-noop/`), and made again when BENCH_FILES or
+# BENCH_SIZE changes. This is a measurement, not a test: it asserts nothing about time.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+
+readonly files=${BENCH_FILES:-100000}
+readonly folders=${BENCH_FOLDERS:-100}
+readonly size=${BENCH_SIZE:-100}
+readonly runs=${BENCH_RUNS:-3}
+readonly bucket=release-bench
+readonly prefix=plan-noop
+readonly work=$root/target/bench/plan
+readonly release_dir=$work/release
+readonly logs=$work/logs
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+  printf 'bench: error: %s\n' "$*" >&2
+  exit 1
+}
+
+# GNU time gives wall time and peak memory; install it when missing.
+if [[ ! -x /usr/bin/time ]]; then
+  say "installing GNU time"
+  apt-get install -y time >/dev/null || die "cannot install GNU time (apt-get install -y time)"
+fi
+command -v aws >/dev/null || die "the AWS CLI is not installed"
+
+# 1. The release folder: files of random bytes, and a manifest sending them to the bucket.
+generation="$files files of $size bytes in $folders folders"
+if [[ ! -f $work/generation || $(<"$work/generation") != "$generation" ]]; then
+  say "creating $generation"
+  rm -rf "$release_dir" "$work/generation" "$work/seeded"
+  mkdir -p "$release_dir/data"
+  python3 - "$release_dir/data" "$files" "$folders" "$size" <<'EOF'
+import os, sys
+data, files, folders, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+for n in range(files):
+    folder = os.path.join(data, f"d{n % folders:03d}")
+    if n < folders:
+        os.mkdir(folder)
+    with open(os.path.join(folder, f"f{n:06d}.bin"), "wb") as f:
+        f.write(os.urandom(size))
+EOF
+  echo "$generation" >"$work/generation"
+fi
+cat >"$release_dir/release.yaml" <<EOF
+release: bench-plan-noop
+aws:
+  region: us-east-1
+  account_id: "123456789012"
+  allow_static_keys: true # the local servers only know a fixed, fake key
+destinations:
+  bench:
+    bucket: $bucket
+    prefix: $prefix
+files:
+  - source: data
+    destination: bench
+EOF
+
+# 2. Programs: release as users get it, and the seeding helper.
+say "building release (release profile) and seed-s3"
+cargo build --quiet --release --bin release
+cargo build --quiet -p release-testkit --bin seed-s3
+release=$root/target/release/release
+seed=$root/target/debug/seed-s3
+
+# 3. The local S3 server and moto (for STS), started unless they already run.
+started_servers=0
+if ! scripts/local-aws status >/dev/null 2>&1; then
+  started_servers=1
+fi
+LOCAL_AWS_BUCKETS=$bucket scripts/local-aws start >/dev/null
+if ((started_servers)); then
+  trap 'scripts/local-aws stop' EXIT
+fi
+eval "$(scripts/local-aws env)"
+[[ -n ${RELEASE_TEST_MOTO_ENDPOINT:-} ]] || die "moto is not running; release needs it for STS"
+endpoint=$RELEASE_TEST_S3_ENDPOINT
+export AWS_ENDPOINT_URL_S3=$endpoint AWS_ENDPOINT_URL_STS=$RELEASE_TEST_MOTO_ENDPOINT
+export AWS_DEFAULT_REGION=$AWS_REGION NO_COLOR=1
+aws_s3() { aws --endpoint-url "$endpoint" --region "$AWS_REGION" "$@"; }
+aws_s3 s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 ||
+  aws_s3 s3api create-bucket --bucket "$bucket" >/dev/null
+
+# 4. Seed the bucket so that every file is there already, then warm release's caches. A
+# warm-up that still finds changes (the server's data was wiped) seeds again.
+mkdir -p "$logs"
+seed_bucket() {
+  say "seeding s3://$bucket/$prefix/ with $files objects"
+  "$seed" --endpoint "$endpoint" --bucket "$bucket" --prefix "$prefix" "$release_dir/data"
+  echo "$generation" >"$work/seeded"
+}
+warm_up() {
+  say "warm-up plan (fingerprints files, reads stored checksums)"
+  local code=0
+  (cd "$release_dir" && "$release" plan --detailed-exitcode >/dev/null 2>"$logs/warm-up.err") ||
+    code=$?
+  sed 's/^/  /' "$logs/warm-up.err" >&2
+  return "$code"
+}
+if [[ ! -f $work/seeded || $(<"$work/seeded") != "$generation" ]]; then
+  seed_bucket
+fi
+warm_code=0
+warm_up || warm_code=$?
+if ((warm_code == 2)); then
+  seed_bucket
+  warm_code=0
+  warm_up || warm_code=$?
+fi
+((warm_code == 0)) || die "the warm-up plan exited $warm_code; see $logs/warm-up.err"
+# The hash cache skips files changed in the two seconds before hashing; make sure the
+# measured runs find every file in it.
+sleep 2
+warm_up || die "the second warm-up plan found changes"
+
+# 5. Measure, alternating the tools so that drift on a shared machine hits both alike.
+# Each line of $logs/times: tool, wall seconds, peak RSS in KiB, exit code.
+: >"$logs/times"
+timed() {
+  local tool=$1 out=$2 code=0
+  shift 2
+  /usr/bin/time -v -o "$logs/time.txt" "$@" >"$out" 2>"$out.err" || code=$?
+  python3 - "$tool" "$code" "$logs/time.txt" >>"$logs/times" <<'EOF'
+import sys
+tool, code, path = sys.argv[1], sys.argv[2], sys.argv[3]
+wall = rss = None
+for line in open(path):
+    line = line.strip()
+    if line.startswith("Elapsed (wall clock) time"):
+        parts = [float(p) for p in line.rsplit(" ", 1)[1].split(":")]
+        wall = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+    elif line.startswith("Maximum resident set size"):
+        rss = int(line.rsplit(" ", 1)[1])
+print(tool, wall, rss, code)
+EOF
+}
+say "measuring, $runs runs each; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+for run in $(seq "$runs"); do
+  (cd "$release_dir" &&
+    timed release "$logs/release.$run.out" "$release" plan --detailed-exitcode)
+  (cd "$release_dir" &&
+    timed aws "$logs/aws.$run.out" aws --endpoint-url "$endpoint" --region "$AWS_REGION" \
+      s3 sync data/ "s3://$bucket/$prefix/" --dryrun)
+  tail -n 2 "$logs/times" | sed "s/^/  run $run: /" >&2
+done
+say "release's status lines in the last run:"
+sed 's/^/  /' "$logs/release.$runs.err" >&2
+
+# 6. Report.
+python3 - "$logs" "$runs" "$generation" <<'EOF'
+import statistics, sys
+logs, runs, generation = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rows = [line.split() for line in open(f"{logs}/times")]
+def of(tool):
+    return [(float(w), int(r), int(c)) for t, w, r, c in rows if t == tool]
+release, aws = of("release"), of("aws")
+bad = [c for _, _, c in release if c != 0] + [c for _, _, c in aws if c != 0]
+if bad:
+    sys.exit(f"bench: error: a measured run failed (exit codes {bad}); see {logs}")
+copies = sum(1 for n in range(1, runs + 1) for _ in open(f"{logs}/aws.{n}.out"))
+if copies:
+    sys.exit(f"bench: error: aws s3 sync --dryrun wanted to copy {copies} files; see {logs}")
+r_wall = statistics.median(w for w, _, _ in release)
+a_wall = statistics.median(w for w, _, _ in aws)
+r_rss = max(r for _, r, _ in release) / 1024
+a_rss = max(r for _, r, _ in aws) / 1024
+print(f"no-op plan of {generation}, {runs} runs each (median wall time, peak RSS)")
+print(f"  release plan --detailed-exitcode  {r_wall:8.2f} s  {r_rss:7.1f} MiB  exit 0")
+print(f"  aws s3 sync --dryrun              {a_wall:8.2f} s  {a_rss:7.1f} MiB  0 to copy")
+print(f"  ratio release / aws               {r_wall / a_wall:8.2f}")
+print(f"  runs, release: {' '.join(f'{w:.2f}' for w, _, _ in release)}")
+print(f"  runs, aws:     {' '.join(f'{w:.2f}' for w, _, _ in aws)}")
+EOF

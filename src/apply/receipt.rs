@@ -1,0 +1,86 @@
+//! Receipts: the record of a finished release, written last (locally and to S3), whose
+//! presence marks the release complete, and against which `release verify` checks it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::observe::RESERVED;
+use crate::plan::ManifestRef;
+
+pub const FORMAT: &str = "release-receipt";
+pub const VERSION: u32 = 1;
+
+/// What a release did and left behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Always [`FORMAT`].
+    pub format: String,
+    pub version: u32,
+    pub release: String,
+    /// When the last action finished.
+    pub completed_at: jiff::Timestamp,
+    /// Caller identity ARN of whoever applied the plan.
+    pub applied_by: String,
+    pub account_id: String,
+    /// The manifest the plan was made from.
+    pub manifest: ManifestRef,
+    /// Digest of the plan that was applied.
+    pub plan_digest: String,
+    /// Every object of the release as it now stands, sorted by bucket and key.
+    pub objects: Vec<ReceiptObject>,
+    /// Objects the release deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<Deleted>,
+}
+
+/// One object of the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptObject {
+    pub destination: String,
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    /// Hex SHA-256 of the content.
+    pub sha256: String,
+    /// Base64 full-object CRC64NVME.
+    pub crc64nvme: String,
+    pub etag: String,
+    /// Where the bucket keeps versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// Whether this apply wrote it (false: it already held the planned content).
+    pub written: bool,
+}
+
+/// An object the release deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub destination: String,
+    pub bucket: String,
+    pub key: String,
+}
+
+/// Where a release's receipts go under a destination prefix.
+pub fn receipt_key(prefix: &str, release: &str, completed_at: &jiff::Timestamp) -> String {
+    let stamp = completed_at.strftime("%Y%m%dT%H%M%SZ");
+    format!("{prefix}{RESERVED}{release}/receipts/{stamp}.json")
+}
+
+/// The key of the latest receipt, overwritten by each complete apply.
+pub fn latest_key(prefix: &str, release: &str) -> String {
+    format!("{prefix}{RESERVED}{release}/receipt.json")
+}
+
+/// The local copy's path under the manifest's `.release/` folder.
+pub fn local_path(state_dir: &Path, receipt: &Receipt) -> PathBuf {
+    let stamp = receipt.completed_at.strftime("%Y%m%dT%H%M%SZ");
+    state_dir.join("receipts").join(format!("{}-{stamp}.json", receipt.release))
+}
+
+/// The receipt as pretty JSON with a trailing newline.
+pub fn to_json(receipt: &Receipt) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(receipt).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}

@@ -1,0 +1,208 @@
+//! `release apply`: carry out a saved plan, or plan, show and confirm first.
+//!
+//! A saved plan is refused when it was edited, when the manifest changed since it was made,
+//! when the credentials belong to another account, or when it is older than `--max-age`.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use super::plan::{AwsArgs, Format, make, show};
+use super::session::Session;
+use super::{Exit, Failure, load_manifest};
+use crate::apply::transfer::Tuning;
+use crate::apply::{self, Settings, lock::LockError};
+use crate::plan::{Plan, file};
+use crate::render::{self, plan::human_bytes};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ApplyArgs {
+    /// A plan file from `release plan -o`, or a manifest to plan and confirm.
+    #[arg(default_value = "release.yaml")]
+    target: PathBuf,
+    /// Apply a freshly made plan without asking (for CI).
+    #[arg(long)]
+    auto_approve: bool,
+    /// Refuse saved plans older than this (for example `30m`, `8h`, `2d`).
+    #[arg(long, default_value = "24h", value_parser = parse_age)]
+    max_age: jiff::SignedDuration,
+    /// Files transferring at once.
+    #[arg(long, default_value_t = 8)]
+    files_in_flight: usize,
+    /// Parts of one file uploading at once.
+    #[arg(long, default_value_t = 4)]
+    parts_in_flight: usize,
+    /// Preferred multipart part size in MiB (raised when a file needs more than 10,000 parts).
+    #[arg(long, default_value_t = 16)]
+    part_size_mib: u64,
+    /// Print one JSON event per line on stdout instead of a progress bar.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+fn parse_age(text: &str) -> Result<jiff::SignedDuration, String> {
+    let (number, unit) = text.split_at(text.trim_end_matches(char::is_alphabetic).len());
+    let number: i64 =
+        number.parse().map_err(|_| format!("`{text}` is not a duration like `8h`"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}`: use s, m, h or d")),
+    };
+    Ok(jiff::SignedDuration::from_secs(number * seconds))
+}
+
+pub(crate) async fn run(args: ApplyArgs) -> Result<Exit, Failure> {
+    let overrides = args.aws.overrides();
+    let (plan, loaded, session) = if is_plan_file(&args.target) {
+        let plan =
+            file::load(&args.target).map_err(|e| Failure::new(e.to_string()).hint(e.hint()))?;
+        let loaded = load_manifest(Path::new(&plan.manifest.path))?;
+        check_saved(&plan, &loaded.digest, args.max_age)?;
+        let session = Session::open(&loaded, &overrides).await?;
+        if session.identity.account != plan.account_id {
+            return Err(stale(format!(
+                "the plan was made in account {}, but the credentials belong to account {}",
+                plan.account_id, session.identity.account
+            )));
+        }
+        (plan, loaded, session)
+    } else {
+        let loaded = load_manifest(&args.target)?;
+        let mut plan = make(&loaded, &overrides).await?;
+        plan.digest = file::digest(&plan);
+        show(&plan, Format::Human);
+        if plan.summary.has_changes() && !args.auto_approve && !confirmed()? {
+            render::status("Nothing was changed.");
+            return Ok(Exit::Error);
+        }
+        let session = Session::open(&loaded, &overrides).await?;
+        (plan, loaded, session)
+    };
+
+    if !plan.summary.has_changes() && plan.summary.conflict + plan.summary.blocked == 0 {
+        render::status("Nothing to do: every object already holds its planned content.");
+        return Ok(Exit::Success);
+    }
+    let settings = Settings {
+        tuning: Tuning {
+            part_size: args.part_size_mib.max(5) * 1024 * 1024,
+            multipart_threshold: args.part_size_mib.max(5) * 1024 * 1024,
+            parts_in_flight: args.parts_in_flight,
+        },
+        files_in_flight: args.files_in_flight,
+        json: args.json,
+    };
+    let outcome = apply::apply(&plan, &loaded, &session.buckets, &session.identity.arn, settings)
+        .await
+        .map_err(|error| match error {
+            apply::ApplyError::Lock(LockError::Held { .. }) => Failure {
+                message: error.to_string(),
+                hint: Some("wait for it to finish; if its holder crashed, the lock expires by itself, or run `release unlock LOCK_ID`".into()),
+                exit: Exit::LockHeld,
+            },
+            other => Failure::new(other.to_string()),
+        })?;
+
+    // Report: what was done, what failed and why, and where the receipt is.
+    for failed in &outcome.failed {
+        render::error(&format!("{}: {}", failed.key, failed.message), failed.hint.as_deref());
+    }
+    let sent: u64 = plan
+        .actions
+        .iter()
+        .filter(|a| a.kind.changes())
+        .filter_map(|a| a.local.as_ref())
+        .map(|l| l.size)
+        .sum();
+    render::status(&format!(
+        "Applied: {} written, {} already in place, {} deleted, {} failed ({} planned to send).",
+        outcome.written,
+        outcome.already_done,
+        outcome.deleted,
+        outcome.failed.len(),
+        human_bytes(sent)
+    ));
+    match &outcome.receipt {
+        Some((_, path)) => {
+            render::status(&format!("Receipt: {}", path.display()));
+            Ok(Exit::Success)
+        }
+        None => {
+            let stopped = plan.summary.conflict + plan.summary.blocked;
+            let why = if outcome.failed.is_empty() && stopped > 0 {
+                format!(
+                    "{stopped} planned change{} stopped by policy",
+                    if stopped == 1 { " was" } else { "s were" }
+                )
+            } else {
+                format!(
+                    "{} action{} failed",
+                    outcome.failed.len(),
+                    if outcome.failed.len() == 1 { "" } else { "s" }
+                )
+            };
+            Err(Failure {
+                message: format!("the release is incomplete: {why}; no receipt was written"),
+                hint: Some("fix what is reported above, make a new plan and apply it; finished work is not sent again".into()),
+                exit: Exit::Partial,
+            })
+        }
+    }
+}
+
+/// A saved plan must be intact (checked on load), from this manifest, and recent.
+fn check_saved(
+    plan: &Plan,
+    manifest_digest: &str,
+    max_age: jiff::SignedDuration,
+) -> Result<(), Failure> {
+    if plan.manifest.digest != manifest_digest {
+        return Err(stale(format!(
+            "the manifest `{}` changed since the plan was made",
+            plan.manifest.path
+        )));
+    }
+    let age = jiff::Timestamp::now().duration_since(plan.created_at);
+    if age > max_age {
+        return Err(stale(format!(
+            "the plan was made {} ago, more than --max-age {}",
+            human_duration(age),
+            human_duration(max_age)
+        )));
+    }
+    Ok(())
+}
+
+fn stale(message: String) -> Failure {
+    Failure {
+        message,
+        hint: Some("make a new plan with `release plan -o FILE`, review it, and apply that".into()),
+        exit: Exit::PlanStale,
+    }
+}
+
+fn human_duration(duration: jiff::SignedDuration) -> String {
+    let minutes = duration.as_secs() / 60;
+    if minutes < 120 { format!("{minutes} minutes") } else { format!("{} hours", minutes / 60) }
+}
+
+/// Whether `path` holds a saved plan rather than a manifest.
+fn is_plan_file(path: &Path) -> bool {
+    std::fs::read(path)
+        .is_ok_and(|bytes| bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'))
+}
+
+/// Asks on the terminal; only `yes` is taken as consent.
+fn confirmed() -> Result<bool, Failure> {
+    render::status("Apply these changes? Only `yes` is accepted:");
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::new(format!("cannot read the answer: {e}")))?;
+    Ok(answer.trim() == "yes")
+}
