@@ -169,7 +169,7 @@ for run in $(seq "$runs"); do
   tail -n 2 "$logs/times" | sed "s/^/  run $run: /" >&2
 done
 say "release's status lines in the last run:"
-sed 's/^/  /' "$logs/release.$runs.err" >&2
+sed 's/^/  /' "$logs/release.$runs.out.err" >&2
 
 # 6. Report.
 python3 - "$logs" "$runs" "$generation" <<'EOF'

@@ -11,6 +11,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod databases;
 pub mod inventory;
 pub mod manifest;
 pub mod observe;

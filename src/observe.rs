@@ -58,13 +58,14 @@ pub struct Cost {
 pub async fn observe(
     manifest: &Manifest,
     buckets: &BTreeMap<String, (Bucket, String)>,
-    files: &[LocalFile],
+    local: &[LocalFile],
     cache: &mut RemoteCache,
 ) -> Result<(Observed, Cost), S3Error> {
     let mut observed = Observed::default();
     let mut cost = Cost::default();
-    let used: std::collections::BTreeSet<&str> =
-        manifest.files.iter().map(|f| f.destination.as_str()).collect();
+    let files = manifest.files.iter().map(|f| f.destination.as_str());
+    let staging = manifest.databases.iter().map(|d| d.staging.as_str());
+    let used: std::collections::BTreeSet<&str> = files.chain(staging).collect();
 
     // List each destination prefix.
     for name in used {
@@ -99,7 +100,7 @@ pub async fn observe(
     // Fill in checksums from the receipt or the cache where the ETag still matches, else by
     // HEAD.
     let mut wanted = Vec::new();
-    for file in files {
+    for file in local {
         let selected = &file.selected;
         let Some(objects) = observed.destinations.get_mut(&selected.destination) else { continue };
         let Some(stored) = objects.get_mut(&selected.key) else { continue };

@@ -12,9 +12,26 @@ use crate::providers::s3::{Bucket, S3Error};
 /// One way the world differs from the receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discrepancy {
-    pub bucket: String,
-    pub key: String,
+    pub place: Place,
     pub problem: String,
+}
+
+/// What a discrepancy is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    Object { bucket: String, key: String },
+    Database { instance: String, database: String },
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Object { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+            Place::Database { instance, database } => {
+                write!(f, "database `{database}` on `{instance}`")
+            }
+        }
+    }
 }
 
 /// Checks every object of `receipt`; `buckets` are handles by bucket name.
@@ -57,21 +74,16 @@ pub async fn verify(
     let mut discrepancies = Vec::new();
     for (object, check) in receipt.objects.iter().zip(checks) {
         if let Some(problem) = check? {
-            discrepancies.push(Discrepancy {
-                bucket: object.bucket.clone(),
-                key: object.key.clone(),
-                problem,
-            });
+            let place = Place::Object { bucket: object.bucket.clone(), key: object.key.clone() };
+            discrepancies.push(Discrepancy { place, problem });
         }
     }
     for deleted in &receipt.deleted {
         let Some(bucket) = buckets.get(&deleted.bucket) else { continue };
         if bucket.head(&deleted.key).await?.is_some() {
-            discrepancies.push(Discrepancy {
-                bucket: deleted.bucket.clone(),
-                key: deleted.key.clone(),
-                problem: "deleted by the release, but present again".to_owned(),
-            });
+            let place = Place::Object { bucket: deleted.bucket.clone(), key: deleted.key.clone() };
+            let problem = "deleted by the release, but present again".to_owned();
+            discrepancies.push(Discrepancy { place, problem });
         }
     }
     Ok((receipt.objects.len(), discrepancies))

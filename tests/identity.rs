@@ -273,7 +273,8 @@ fn whoami_with_a_manifest_shows_the_identity_then_holds_it_to_the_account() {
     assert!(run.stderr.contains("manifest releases to account 999999999999"), "{run:?}");
 }
 
-/// No credential value reaches stdout, stderr (at the most verbose logging) or a saved plan:
+/// No credential value reaches stdout, stderr (at the most verbose logging), a saved plan or a
+/// receipt:
 /// a distinctive secret key and session token are set, and every output is searched for them.
 /// The emulator accepts any secret key but no unknown session token, and the S3 server checks
 /// signatures, so these runs fail part way; what matters is everything they printed.
@@ -313,6 +314,14 @@ fn no_credential_value_is_printed_or_logged() {
     let planned = Run::from(command.env("RUST_LOG", "trace").output().unwrap());
     planned.expect_code(0);
     let plan_file = std::fs::read_to_string(world.root().join("plan.json")).unwrap();
+    let mut command = world.command(&["-vv", "apply", "plan.json"]);
+    let applied = Run::from(command.env("RUST_LOG", "trace").output().unwrap());
+    applied.expect_code(0);
+    let receipts: Vec<String> = std::fs::read_dir(world.root().join(".release/receipts"))
+        .expect("a local receipt")
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    assert!(!receipts.is_empty());
 
     assert!(outputs.iter().all(|run| run.stderr.contains("TRACE")), "logging was on");
     for run in &outputs {
@@ -321,7 +330,8 @@ fn no_credential_value_is_printed_or_logged() {
             assert!(!run.stderr.contains(needle), "{needle} in stderr");
         }
     }
-    for text in [&planned.stdout, &planned.stderr, &plan_file] {
+    let written = [&planned.stdout, &planned.stderr, &plan_file, &applied.stdout, &applied.stderr];
+    for text in written.into_iter().chain(&receipts) {
         assert!(!text.contains(SECRET_KEY), "the secret key was written out");
     }
 }

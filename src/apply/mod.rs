@@ -22,11 +22,12 @@ use futures_util::{StreamExt, stream};
 
 use self::journal::{Entry, Journal, Resume};
 use self::progress::{Event, Progress};
-use self::receipt::{Deleted, Receipt, ReceiptObject};
+use self::receipt::{Deleted, Receipt, ReceiptObject, RestoredDatabase};
 use self::transfer::{Job, TransferError, Tuning};
+use crate::databases::{self, restore};
 use crate::manifest::Loaded;
-use crate::manifest::types::Destination;
-use crate::plan::{Action, ActionKind, Plan, Precondition};
+use crate::manifest::types::{Database, Destination};
+use crate::plan::{Action, ActionKind, DatabaseAction, DatabaseKind, Plan, Precondition};
 use crate::providers::s3::{Bucket, Condition, S3Error, WriteOptions, Written};
 
 /// How an apply runs.
@@ -37,6 +38,8 @@ pub struct Settings {
     pub files_in_flight: usize,
     /// One JSON event per line on stdout instead of a progress bar.
     pub json: bool,
+    /// How often a running database restore is polled.
+    pub restore_poll: std::time::Duration,
 }
 
 /// An action that did not happen, and why.
@@ -77,6 +80,7 @@ pub async fn apply(
     plan: &Plan,
     loaded: &Loaded,
     buckets: &Buckets,
+    config: &aws_config::SdkConfig,
     applied_by: &str,
     settings: Settings,
 ) -> Result<Outcome, ApplyError> {
@@ -139,9 +143,18 @@ pub async fn apply(
             Err(failed) => outcome.failed.push(failed),
         }
     }
+    // Restore databases once every upload (their staged backups included) went through.
+    let mut restored = Vec::new();
+    if outcome.failed.is_empty() && !held.lost() {
+        let (done, failed) = restore_databases(plan, loaded, config, settings, &progress).await;
+        restored = done;
+        outcome.failed.extend(failed);
+    }
+
     let stopped = plan.summary.conflict + plan.summary.blocked;
     if outcome.failed.is_empty() && stopped == 0 && !held.lost() {
-        let receipt = build_receipt(plan, loaded, buckets, applied_by, &written);
+        let mut receipt = build_receipt(plan, loaded, buckets, applied_by, &written);
+        receipt.databases = restored;
         let path = write_receipt(&receipt, &state_dir, buckets, &touched, loaded).await?;
         outcome.receipt = Some((receipt, path));
     }
@@ -309,6 +322,81 @@ async fn delete(context: &Context<'_>, bucket: &Bucket, action: &Action) -> Resu
     Ok(Done::Deleted)
 }
 
+/// Restores every database the plan restores or resumes, at most two tasks at once per
+/// instance (the RDS limit), and records those already restored from their backup.
+async fn restore_databases(
+    plan: &Plan,
+    loaded: &Loaded,
+    config: &aws_config::SdkConfig,
+    settings: Settings,
+    progress: &Progress,
+) -> (Vec<RestoredDatabase>, Vec<Failed>) {
+    let mut by_instance: BTreeMap<&str, Vec<(&DatabaseAction, &Database)>> = BTreeMap::new();
+    let mut done = Vec::new();
+    for (action, database) in plan.databases.iter().zip(&loaded.manifest.databases) {
+        match action.kind {
+            DatabaseKind::Restore | DatabaseKind::Resume => {
+                by_instance.entry(action.instance.as_str()).or_default().push((action, database));
+            }
+            DatabaseKind::Unchanged => {
+                done.push(restored_entry(action, action.task_id, "ONLINE", false))
+            }
+            DatabaseKind::Skip | DatabaseKind::Conflict => {}
+        }
+    }
+    let say = |text: &str| progress.say(text);
+    let runs = by_instance.into_values().map(|actions| async move {
+        stream::iter(actions)
+            .map(|(action, database)| async move {
+                let result = async {
+                    let mut connection = databases::connect(config, loaded, database).await?;
+                    restore::restore(&mut connection, database, action, settings.restore_poll, &say)
+                        .await
+                }
+                .await;
+                (action, result)
+            })
+            .buffer_unordered(2)
+            .collect::<Vec<_>>()
+            .await
+    });
+    let mut failed = Vec::new();
+    for (action, result) in futures_util::future::join_all(runs).await.into_iter().flatten() {
+        match result {
+            Ok(restored) => done.push(restored_entry(
+                action,
+                Some(restored.task_id),
+                &restored.state,
+                restored.started,
+            )),
+            Err(error) => failed.push(Failed {
+                key: format!("{} / {}", action.instance, action.database),
+                hint: error.hint(),
+                message: error.to_string(),
+            }),
+        }
+    }
+    (done, failed)
+}
+
+fn restored_entry(
+    action: &DatabaseAction,
+    task_id: Option<i64>,
+    state: &str,
+    now: bool,
+) -> RestoredDatabase {
+    RestoredDatabase {
+        instance: action.instance.clone(),
+        database: action.database.clone(),
+        s3_arn: action.s3_arn.clone(),
+        staged_keys: action.staged_keys.clone(),
+        backup_sha256: action.backup.iter().map(|b| b.sha256.clone()).collect(),
+        task_id,
+        state: state.to_owned(),
+        restored_now: now,
+    }
+}
+
 /// Content types the manifest sets, by object key.
 fn content_types(loaded: &Loaded) -> HashMap<String, String> {
     loaded
@@ -407,6 +495,7 @@ fn build_receipt(
         plan_digest: plan.digest.clone(),
         objects,
         deleted,
+        databases: Vec::new(),
     }
 }
 

@@ -32,6 +32,27 @@ pub struct Receipt {
     /// Objects the release deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deleted: Vec<Deleted>,
+    /// Databases the release restored (or found restored from its backup).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<RestoredDatabase>,
+}
+
+/// One database of the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoredDatabase {
+    pub instance: String,
+    pub database: String,
+    /// The staged backup the database was restored from.
+    pub s3_arn: String,
+    pub staged_keys: Vec<String>,
+    /// Hex SHA-256 of each backup file, in stripe order.
+    pub backup_sha256: Vec<String>,
+    /// The RDS restore task.
+    pub task_id: Option<i64>,
+    /// `sys.databases` state when the release finished (`ONLINE`).
+    pub state: String,
+    /// Whether this apply started the restore.
+    pub restored_now: bool,
 }
 
 /// One object of the release.

@@ -37,6 +37,9 @@ pub(crate) struct ApplyArgs {
     /// Print one JSON event per line on stdout instead of a progress bar.
     #[arg(long)]
     json: bool,
+    /// How often to ask RDS about a running restore (for example `15s`, `1m`).
+    #[arg(long, default_value = "15s", value_parser = parse_age)]
+    restore_poll: jiff::SignedDuration,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -45,12 +48,15 @@ fn parse_age(text: &str) -> Result<jiff::SignedDuration, String> {
     let (number, unit) = text.split_at(text.trim_end_matches(char::is_alphabetic).len());
     let number: i64 =
         number.parse().map_err(|_| format!("`{text}` is not a duration like `8h`"))?;
+    if unit == "ms" {
+        return Ok(jiff::SignedDuration::from_millis(number));
+    }
     let seconds = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(format!("`{text}`: use s, m, h or d")),
+        _ => return Err(format!("`{text}`: use ms, s, m, h or d")),
     };
     Ok(jiff::SignedDuration::from_secs(number * seconds))
 }
@@ -95,8 +101,10 @@ pub(crate) async fn run(args: ApplyArgs) -> Result<Exit, Failure> {
         },
         files_in_flight: args.files_in_flight,
         json: args.json,
+        restore_poll: std::time::Duration::try_from(args.restore_poll)
+            .unwrap_or(std::time::Duration::from_secs(15)),
     };
-    let outcome = apply::apply(&plan, &loaded, &session.buckets, &session.identity.arn, settings)
+    let outcome = apply::apply(&plan, &loaded, &session.buckets, &session.config, &session.identity.arn, settings)
         .await
         .map_err(|error| match error {
             apply::ApplyError::Lock(LockError::Held { .. }) => Failure {

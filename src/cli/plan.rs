@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::session::{Session, destinations};
 use super::{Exit, Failure, load_manifest};
+use crate::databases::{self, Staged};
 use crate::inventory::cache::HashCache;
 use crate::inventory::fingerprint;
 use crate::manifest::Loaded;
@@ -103,15 +104,30 @@ pub(crate) async fn make(loaded: &Loaded, overrides: &Overrides) -> Result<Plan,
     let session = Session::open(loaded, overrides).await?;
     let state_dir = loaded.root.join(".release");
 
-    // Fingerprint local files; the cache spares reading unchanged ones.
+    // Read the backups' headers first: a file that is not a backup stops here, unsent.
+    let backups = databases::backups(loaded).map_err(database_failure)?;
+
+    // Fingerprint local files and backups; the cache spares reading unchanged ones.
     let mut hashes = HashCache::open(&state_dir);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let selected = loaded.files.clone();
-    let (files, work) =
+    let mut selected = loaded.files.clone();
+    let backup_files: Vec<usize> = backups.iter().map(|b| b.files.len()).collect();
+    selected.extend(backups.iter().flat_map(|b| b.files.iter().cloned()));
+    let (mut files, work) =
         tokio::task::block_in_place(|| fingerprint::fingerprint(selected, &mut hashes, threads))
             .map_err(|e| {
                 Failure::new(e.to_string()).hint("check the file exists and can be read")
             })?;
+    let mut fingerprinted_backups = files.split_off(loaded.files.len()).into_iter();
+    let staged: Vec<Staged> = backups
+        .into_iter()
+        .zip(backup_files)
+        .map(|(backup, count)| {
+            let own = fingerprinted_backups.by_ref().take(count).collect();
+            databases::stage(loaded, backup, own)
+        })
+        .collect();
+    files.extend(staged.iter().flat_map(|s| s.files.iter().cloned()));
     let live: Vec<&str> = files.iter().map(|f| f.selected.relative.as_str()).collect();
     if let Err(error) = hashes.save(&live) {
         render::warning(&format!("cannot save the hash cache: {error}"));
@@ -136,7 +152,16 @@ pub(crate) async fn make(loaded: &Loaded, overrides: &Overrides) -> Result<Plan,
         cost.listed, cost.heads
     ));
 
-    // Compare.
+    // Ask each database target what exists, and compare.
+    let mut database_actions = Vec::new();
+    for backup in &staged {
+        let database = &loaded.manifest.databases[backup.index];
+        let mut connection = databases::connect(&session.config, loaded, database)
+            .await
+            .map_err(database_failure)?;
+        let seen = databases::observe(&mut connection, database).await.map_err(database_failure)?;
+        database_actions.push(databases::decide(database, backup, &seen));
+    }
     let actions = plan::diff::diff(&loaded.manifest, &files, &observed);
     let (git_commit, git_dirty) = git_state(&loaded.path);
     Ok(Plan {
@@ -153,10 +178,16 @@ pub(crate) async fn make(loaded: &Loaded, overrides: &Overrides) -> Result<Plan,
         account_id: session.identity.account.clone(),
         planned_by: session.identity.arn.clone(),
         destinations: destinations(loaded),
-        summary: Summary::of(&actions),
+        summary: Summary::of(&actions).with_databases(&database_actions),
         actions,
+        databases: database_actions,
         digest: String::new(),
     })
+}
+
+fn database_failure(error: databases::DatabaseError) -> Failure {
+    let hint = error.hint();
+    Failure { message: error.to_string(), hint, exit: Exit::Error }
 }
 
 /// The git commit holding the manifest, and whether the manifest differs from it.

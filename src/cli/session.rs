@@ -21,6 +21,8 @@ pub(crate) struct Session {
     pub identity: Identity,
     /// Bucket handle and normalised prefix, by destination name.
     pub buckets: BTreeMap<String, (Bucket, String)>,
+    /// The SDK configuration, for the RDS and Secrets Manager clients of database targets.
+    pub config: aws_config::SdkConfig,
 }
 
 impl Session {
@@ -32,7 +34,7 @@ impl Session {
         warn_about(&identity);
         let _ = REGION.set(connection.region.clone());
         let buckets = buckets(loaded, &connection);
-        Ok(Session { identity, buckets })
+        Ok(Session { identity, buckets, config: connection.config.clone() })
     }
 }
 

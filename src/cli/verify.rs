@@ -8,7 +8,9 @@ use super::plan::AwsArgs;
 use super::session::Session;
 use super::{Exit, Failure, load_manifest};
 use crate::apply::receipt::{self, Receipt};
+use crate::databases;
 use crate::render;
+use crate::verify::{Discrepancy, Place};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
@@ -33,24 +35,71 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<Exit, Failure> {
     };
     let buckets: BTreeMap<String, _> =
         session.buckets.values().map(|(b, _)| (b.name().to_owned(), b.clone())).collect();
-    let (checked, discrepancies) = crate::verify::verify(&receipt, &buckets).await?;
+    let (objects, mut discrepancies) = crate::verify::verify(&receipt, &buckets).await?;
+    discrepancies.extend(check_databases(&receipt, &loaded, &session).await?);
+    let checked = match receipt.databases.len() {
+        0 => format!("{objects} objects"),
+        1 => format!("{objects} objects and 1 database"),
+        n => format!("{objects} objects and {n} databases"),
+    };
     for found in &discrepancies {
-        render::error(&format!("s3://{}/{}: {}", found.bucket, found.key, found.problem), None);
+        render::error(&format!("{}: {}", found.place, found.problem), None);
     }
     if discrepancies.is_empty() {
         render::status(&format!(
-            "Verified release `{}`: all {checked} objects match the receipt of {}.",
+            "Verified release `{}`: all {checked} match the receipt of {}.",
             receipt.release, receipt.completed_at
         ));
         Ok(Exit::Success)
     } else {
         Err(Failure::new(format!(
-            "{} of {checked} objects differ from the receipt of {}",
+            "{} of {checked} differ from the receipt of {}",
             discrepancies.len(),
             receipt.completed_at
         ))
         .hint("someone changed the bucket after the release; re-plan and re-apply to restore it"))
     }
+}
+
+/// Every database of the receipt must exist and be ONLINE.
+async fn check_databases(
+    receipt: &Receipt,
+    loaded: &crate::manifest::Loaded,
+    session: &Session,
+) -> Result<Vec<Discrepancy>, Failure> {
+    let mut found = Vec::new();
+    for restored in &receipt.databases {
+        let database = loaded.manifest.databases.iter().find(|d| {
+            let crate::manifest::types::Target::RdsSqlServer { instance, database, .. } = &d.target;
+            *instance == restored.instance && *database == restored.database
+        });
+        let problem = match database {
+            None => Some("the manifest no longer names this database".to_owned()),
+            Some(database) => {
+                let failure = |e: databases::DatabaseError| {
+                    let hint = e.hint();
+                    Failure { message: e.to_string(), hint, exit: Exit::Error }
+                };
+                let mut connection =
+                    databases::connect(&session.config, loaded, database).await.map_err(failure)?;
+                let observed =
+                    databases::observe(&mut connection, database).await.map_err(failure)?;
+                match observed.state.as_deref() {
+                    Some("ONLINE") => None,
+                    Some(state) => Some(format!("the database is {state}, not ONLINE")),
+                    None => Some("the database does not exist".to_owned()),
+                }
+            }
+        };
+        if let Some(problem) = problem {
+            let place = Place::Database {
+                instance: restored.instance.clone(),
+                database: restored.database.clone(),
+            };
+            found.push(Discrepancy { place, problem });
+        }
+    }
+    Ok(found)
 }
 
 /// The receipt in `path`, if it is a receipt file rather than a manifest.

@@ -95,6 +95,7 @@ mod tests {
             planned_by: "arn:aws:sts::123456789012:assumed-role/r/s".into(),
             destinations: Default::default(),
             actions: vec![],
+            databases: vec![],
             summary: Summary::default(),
             digest: String::new(),
         }

@@ -37,7 +37,11 @@ pub struct Plan {
     /// Destinations as the manifest defined them when planned.
     pub destinations: BTreeMap<String, DestinationRef>,
     /// Every object of the release and every other change, sorted by destination and key.
+    /// Staged database backups are objects too, and come first in apply.
     pub actions: Vec<Action>,
+    /// Database restores, in manifest order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<DatabaseAction>,
     /// Counts derived from `actions`, kept for readers of the JSON.
     pub summary: Summary,
     /// Hex SHA-256 of this plan's JSON with `digest` empty. Apply recomputes it and refuses a
@@ -163,6 +167,81 @@ pub struct RemoteFacts {
     pub sha256: Option<String>,
 }
 
+/// A database restore as planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseAction {
+    pub kind: DatabaseKind,
+    /// RDS DB instance identifier.
+    pub instance: String,
+    /// Name of the database to create.
+    pub database: String,
+    /// Why, in words, for reviewers.
+    pub reason: String,
+    /// The backup's files, in stripe order, with what their headers say.
+    pub backup: Vec<BackupFacts>,
+    /// Destination the backup is staged in.
+    pub staging: String,
+    /// Keys of the staged files; they carry the backup's digest.
+    pub staged_keys: Vec<String>,
+    /// What `rds_restore_database` is given: the staged object, or for a striped backup
+    /// the common prefix followed by `*`.
+    pub s3_arn: String,
+    /// KMS key that encrypted the backup, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
+    /// The RDS task this plan resumes or found finished, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<i64>,
+}
+
+/// Kinds of database action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseKind {
+    /// `+` stage the backup (if not staged) and restore it.
+    Restore,
+    /// `~` a restore of this backup is in flight: wait for it.
+    Resume,
+    /// `=` restored from this backup already.
+    Unchanged,
+    /// `!` a database of that name exists and was not restored from this backup.
+    Conflict,
+    /// `=` a database of that name exists and `on_exists: skip` leaves it alone.
+    Skip,
+}
+
+impl DatabaseKind {
+    pub fn symbol(self) -> char {
+        match self {
+            DatabaseKind::Restore => '+',
+            DatabaseKind::Resume => '~',
+            DatabaseKind::Unchanged | DatabaseKind::Skip => '=',
+            DatabaseKind::Conflict => '!',
+        }
+    }
+}
+
+/// One backup file as planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupFacts {
+    /// Path relative to the manifest's folder.
+    pub path: String,
+    pub size: u64,
+    /// Base64 full-object CRC64NVME.
+    pub crc64nvme: String,
+    /// Hex SHA-256.
+    pub sha256: String,
+    /// `full`, `differential`, `copy-only` or `unknown`, as the header suggests.
+    pub kind: String,
+    pub compressed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
+}
+
 /// Counts of actions by kind, and bytes to send.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -174,6 +253,9 @@ pub struct Summary {
     pub unchanged: usize,
     pub conflict: usize,
     pub blocked: usize,
+    /// Databases to restore (or whose restore is resumed).
+    #[serde(default)]
+    pub restore: usize,
 }
 
 impl Summary {
@@ -199,8 +281,20 @@ impl Summary {
         summary
     }
 
+    /// Adds the database actions' counts.
+    pub fn with_databases(mut self, databases: &[DatabaseAction]) -> Summary {
+        for database in databases {
+            match database.kind {
+                DatabaseKind::Restore | DatabaseKind::Resume => self.restore += 1,
+                DatabaseKind::Conflict => self.conflict += 1,
+                DatabaseKind::Unchanged | DatabaseKind::Skip => {}
+            }
+        }
+        self
+    }
+
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
-        self.create + self.replace + self.delete > 0
+        self.create + self.replace + self.delete + self.restore > 0
     }
 }

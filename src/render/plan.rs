@@ -11,16 +11,74 @@ use crate::plan::{Action, ActionKind, Plan, Summary};
 /// GitHub refuses comments longer than 65,536 characters; stay below with room to spare.
 const MARKDOWN_BUDGET: usize = 65_000;
 
-/// The stable, parseable summary line.
+/// The stable, parseable summary line. Releases with databases also count restores.
 pub fn summary_line(summary: &Summary) -> String {
+    summary_with(summary, false)
+}
+
+fn plan_summary(plan: &Plan) -> String {
+    summary_with(&plan.summary, !plan.databases.is_empty())
+}
+
+fn summary_with(summary: &Summary, databases: bool) -> String {
+    let restores = if databases {
+        let s = if summary.restore == 1 { "" } else { "s" };
+        format!(", {} database{s} to restore", summary.restore)
+    } else {
+        String::new()
+    };
     format!(
-        "Plan: {} to upload ({}), {} to replace, {} to delete; {} unchanged.",
+        "Plan: {} to upload ({}), {} to replace, {} to delete{restores}; {} unchanged.",
         summary.create,
         human_bytes(summary.create_bytes + summary.replace_bytes),
         summary.replace,
         summary.delete,
         summary.unchanged
     )
+}
+
+/// The database restores as a table, when the plan has any.
+fn databases_table(plan: &Plan) -> Option<Table> {
+    if plan.databases.is_empty() {
+        return None;
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(vec!["", "instance / database", "backup", "reason"]);
+    for database in &plan.databases {
+        table.add_row(vec![
+            database.kind.symbol().to_string(),
+            format!("{} / {}", database.instance, database.database),
+            backup_facts(database),
+            database.reason.clone(),
+        ]);
+    }
+    Some(table)
+}
+
+/// What the backup's headers say, in one cell.
+fn backup_facts(database: &crate::plan::DatabaseAction) -> String {
+    let size: u64 = database.backup.iter().map(|b| b.size).sum();
+    let first = database.backup.first();
+    let mut facts = vec![human_bytes(size)];
+    if database.backup.len() > 1 {
+        facts.push(format!("{} stripes", database.backup.len()));
+    }
+    if let Some(first) = first {
+        facts.push(first.kind.clone());
+        if first.compressed {
+            facts.push("compressed".into());
+        }
+        if let Some(version) = &first.software_version {
+            facts.push(format!("SQL Server {version}"));
+        }
+        if let Some(written) = &first.written_at {
+            facts.push(format!("written {written}"));
+        }
+    }
+    facts.join(", ")
 }
 
 /// A second line when policy stops part of the plan, else nothing.
@@ -72,13 +130,16 @@ pub fn human(plan: &Plan) -> String {
     if let Some(line) = stopped_line(&plan.summary) {
         let _ = writeln!(out, "{line}");
     }
-    let _ = writeln!(out, "{}", summary_line(&plan.summary));
+    if let Some(table) = databases_table(plan) {
+        let _ = writeln!(out, "databases\n{table}\n");
+    }
+    let _ = writeln!(out, "{}", plan_summary(plan));
     out
 }
 
 /// The plan as Markdown for a review comment, summary first, within GitHub's size limit.
 pub fn markdown(plan: &Plan) -> String {
-    let mut out = format!("**{}**\n", summary_line(&plan.summary));
+    let mut out = format!("**{}**\n", plan_summary(plan));
     if let Some(line) = stopped_line(&plan.summary) {
         let _ = writeln!(out, "\n{line}");
     }
@@ -123,6 +184,23 @@ pub fn markdown(plan: &Plan) -> String {
         }
         if unchanged > 0 {
             let _ = writeln!(out, "\n{unchanged} unchanged.");
+        }
+        out.push('\n');
+    }
+    if !plan.databases.is_empty() {
+        out.push_str(
+            "### Databases\n\n| | instance / database | backup | reason |\n|---|---|---|---|\n",
+        );
+        for database in &plan.databases {
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` / `{}` | {} | {} |",
+                database.kind.symbol(),
+                database.instance,
+                database.database,
+                backup_facts(database),
+                database.reason.replace('|', "\\|")
+            );
         }
         out.push('\n');
     }

@@ -148,3 +148,116 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .expect("test runtime")
         .block_on(future)
 }
+
+/// The RDS instance a database world registers.
+pub const INSTANCE: &str = "tre-sql";
+/// Its option group, which has native backup and restore with an IAM role.
+pub const OPTION_GROUP: &str = "tre-sqlserver-restore";
+/// The master user's name on the TDS emulator.
+pub const DB_USER: &str = "tre_admin";
+/// The master user's password: distinctive, so that tests can search output for it.
+pub const DB_PASSWORD: &str = "Tds-Master-Pw-8c41e7b2";
+/// The ARN of the secret RDS manages for the master user.
+pub const MASTER_SECRET_ARN: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-5e1d2c3b-Ab12Cd";
+/// The CA bundle a database world writes into the release folder.
+pub const CA_BUNDLE: &str = "rds-ca.pem";
+
+/// A [`World`] with a SQL Server restore target: the TDS emulator of an RDS instance, which
+/// reads staged backups from the world's S3 data, and the RDS and Secrets Manager emulator,
+/// which says where that instance is and holds its master secret.
+///
+/// It derefs to the [`World`]; its own [`command`](Self::command) and
+/// [`release`](Self::release) also point the binary's RDS and Secrets Manager clients at the
+/// emulator.
+pub struct DbWorld {
+    pub world: World,
+    pub tds: release_testkit::tds::TdsServer,
+    pub api: release_testkit::LocalAwsApi,
+}
+
+impl DbWorld {
+    /// A world whose instance [`INSTANCE`] restores from the world's S3 data, with 100 ms
+    /// task steps, the test CA, and the login [`DB_USER`] / [`DB_PASSWORD`] in its managed
+    /// secret.
+    pub fn new() -> DbWorld {
+        DbWorld::with(|tds| tds)
+    }
+
+    /// Like [`new`](Self::new), with the TDS emulator's builder changed by `setup` (for
+    /// example another certificate, or a fetch that finds nothing) before it starts.
+    pub fn with(
+        setup: impl FnOnce(
+            release_testkit::tds::TdsServerBuilder,
+        ) -> release_testkit::tds::TdsServerBuilder,
+    ) -> DbWorld {
+        use release_testkit::tds::{TdsServer, objects_in_dir};
+
+        let world = World::new();
+        let builder = TdsServer::builder()
+            .login(DB_USER, DB_PASSWORD)
+            .step(std::time::Duration::from_millis(100))
+            .fetch(objects_in_dir(world.s3.data_dir()));
+        let tds = setup(builder).start();
+        let api = release_testkit::LocalAwsApi::start();
+        let db = DbWorld { world, tds, api };
+        db.api.add_instance(db.instance());
+        db.api.add_option_group(
+            OPTION_GROUP,
+            vec![(
+                "SQLSERVER_BACKUP_RESTORE",
+                vec![("IAM_ROLE_ARN", "arn:aws:iam::123456789012:role/tre-sql-restore")],
+            )],
+        );
+        db.set_master_password(DB_PASSWORD);
+        let pem = db.tds.ca_pem().expect("the TDS emulator has TLS").to_owned();
+        db.world.write(CA_BUNDLE, pem);
+        db
+    }
+
+    /// The instance as registered: available, at the TDS emulator's address, in
+    /// [`OPTION_GROUP`], with [`MASTER_SECRET_ARN`]. Change it with struct update syntax and
+    /// register it again with `api.add_instance`.
+    pub fn instance(&self) -> release_testkit::Instance {
+        release_testkit::Instance {
+            id: INSTANCE.to_owned(),
+            status: "available".to_owned(),
+            engine: "sqlserver-se".to_owned(),
+            address: self.tds.host().to_owned(),
+            port: self.tds.port(),
+            option_group: OPTION_GROUP.to_owned(),
+            master_username: DB_USER.to_owned(),
+            master_secret_arn: Some(MASTER_SECRET_ARN.to_owned()),
+        }
+    }
+
+    /// Puts `password` (with [`DB_USER`]) into the managed master secret.
+    pub fn set_master_password(&self, password: &str) {
+        let value = serde_json::json!({ "username": DB_USER, "password": password });
+        self.api.add_secret(MASTER_SECRET_ARN, "rds!db-5e1d2c3b", &value.to_string());
+    }
+
+    /// A command for the built binary, as [`World::command`], that also reaches the RDS and
+    /// Secrets Manager emulator.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.world.command(args);
+        command
+            .env("AWS_ENDPOINT_URL_RDS", self.api.endpoint())
+            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", self.api.endpoint());
+        command
+    }
+
+    /// Runs the binary to the end, as [`World::release`].
+    pub fn release(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().expect("run the release binary");
+        Run::from(output)
+    }
+}
+
+impl std::ops::Deref for DbWorld {
+    type Target = World;
+
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}

@@ -68,7 +68,8 @@ pub struct Instance {
     pub address: String,
     /// `Endpoint.Port`: 1433 for SQL Server unless the instance was set up otherwise.
     pub port: u16,
-    /// The name of the one option group the instance is in, reported with status `in-sync`.
+    /// The name of the one option group the instance is in, reported in lower case (as RDS
+    /// keeps option group names) with status `in-sync`.
     /// Add the group itself with [`LocalAwsApi::add_option_group`] for `DescribeOptionGroups`
     /// to find it.
     pub option_group: String,
@@ -123,9 +124,9 @@ impl LocalAwsApi {
         self.state.lock().add_instance(instance);
     }
 
-    /// Adds option group `name`, or replaces the one with the same name (in any case), with
-    /// `options` as pairs of option name and that option's settings, themselves pairs of
-    /// setting name and value:
+    /// Adds option group `name`, reported in lower case, or replaces the one with the same name
+    /// in any case. `options` are pairs of option name and that option's settings, themselves
+    /// pairs of setting name and value:
     /// `vec![("SQLSERVER_BACKUP_RESTORE", vec![("IAM_ROLE_ARN", role_arn)])]`.
     ///
     /// The group is reported for engine `sqlserver-se`, major version `15.00`.

@@ -70,6 +70,7 @@ impl OptionGroup {
 impl State {
     pub(super) fn add_instance(&mut self, mut instance: Instance) {
         instance.id.make_ascii_lowercase();
+        instance.option_group.make_ascii_lowercase();
         self.instances.insert(instance.id.clone(), instance);
     }
 
