@@ -317,3 +317,21 @@ fn a_changed_large_source_aborts_its_upload_and_leaves_nothing() {
     assert!(block_on(world.bucket().head("data/cohort.bin")).unwrap().is_none());
     assert_eq!(upload_debris(&world), Vec::<String>::new());
 }
+
+#[test]
+fn applying_a_fresh_plan_writes_a_receipt_an_interrupted_apply_never_wrote() {
+    let world = world_with_files();
+    plan_to(&world, "plan.json");
+    world.release(&["apply", "plan.json"]).expect_code(0);
+    // As if the apply had been killed after its last upload, before its receipt.
+    let bucket = world.bucket();
+    let latest = "data/.release/r1/receipt.json";
+    let etag = block_on(bucket.head(latest)).unwrap().unwrap().etag.unwrap();
+    block_on(bucket.delete_object(latest, &etag)).unwrap();
+
+    plan_to(&world, "again.json");
+    let run = world.release(&["apply", "again.json"]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("Receipt: "), "{}", run.stderr);
+    assert!(block_on(bucket.head(latest)).unwrap().is_some());
+}

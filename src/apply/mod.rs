@@ -528,7 +528,7 @@ async fn write_receipt(
             sha256: digests.sha256_hex(),
             send_checksum: destination.checksum.send,
         };
-        let history = receipt::receipt_key(prefix, &receipt.release, &receipt.completed_at);
+        let history = receipt::receipt_key(prefix, receipt);
         bucket
             .put_object(&history, body.clone(), digests.crc64nvme, &options, &Condition::Absent)
             .await?;

@@ -82,10 +82,12 @@ pub struct Deleted {
     pub key: String,
 }
 
-/// Where a release's receipts go under a destination prefix.
-pub fn receipt_key(prefix: &str, release: &str, completed_at: &jiff::Timestamp) -> String {
-    let stamp = completed_at.strftime("%Y%m%dT%H%M%SZ");
-    format!("{prefix}{RESERVED}{release}/receipts/{stamp}.json")
+/// Where a receipt is kept for good under a destination prefix: named by its time (to the
+/// millisecond) and its plan, so no two applies share a key.
+pub fn receipt_key(prefix: &str, receipt: &Receipt) -> String {
+    let stamp = receipt.completed_at.strftime("%Y%m%dT%H%M%S%.3fZ");
+    let plan: String = receipt.plan_digest.chars().take(12).collect();
+    format!("{prefix}{RESERVED}{}/receipts/{stamp}-{plan}.json", receipt.release)
 }
 
 /// The key of the latest receipt, overwritten by each complete apply.
@@ -95,7 +97,7 @@ pub fn latest_key(prefix: &str, release: &str) -> String {
 
 /// The local copy's path under the manifest's `.release/` folder.
 pub fn local_path(state_dir: &Path, receipt: &Receipt) -> PathBuf {
-    let stamp = receipt.completed_at.strftime("%Y%m%dT%H%M%SZ");
+    let stamp = receipt.completed_at.strftime("%Y%m%dT%H%M%S%.3fZ");
     state_dir.join("receipts").join(format!("{}-{stamp}.json", receipt.release))
 }
 

@@ -89,7 +89,9 @@ pub(crate) async fn run(args: ApplyArgs) -> Result<Exit, Failure> {
         (plan, loaded, session)
     };
 
-    if !plan.summary.has_changes() && plan.summary.conflict + plan.summary.blocked == 0 {
+    // Nothing to change: done, unless an earlier apply stopped before writing its receipt.
+    let stopped = plan.summary.conflict + plan.summary.blocked;
+    if !plan.summary.has_changes() && stopped == 0 && has_receipt(&session, &plan.release).await? {
         render::status("Nothing to do: every object already holds its planned content.");
         return Ok(Exit::Success);
     }
@@ -160,6 +162,17 @@ pub(crate) async fn run(args: ApplyArgs) -> Result<Exit, Failure> {
             })
         }
     }
+}
+
+/// Whether any destination holds a receipt of this release.
+async fn has_receipt(session: &Session, release: &str) -> Result<bool, Failure> {
+    for (bucket, prefix) in session.buckets.values() {
+        let key = crate::apply::receipt::latest_key(prefix, release);
+        if bucket.head(&key).await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A saved plan must be intact (checked on load), from this manifest, and recent.

@@ -16,7 +16,7 @@ use crate::inventory::cache::HashCache;
 use crate::inventory::fingerprint;
 use crate::manifest::Loaded;
 use crate::observe::{self, RemoteCache};
-use crate::plan::{self, FORMAT, ManifestRef, Plan, Summary, VERSION};
+use crate::plan::{self, DatabaseKind, FORMAT, ManifestRef, Plan, Summary, VERSION};
 use crate::providers::aws::Overrides;
 use crate::render::{self, plan::human_bytes};
 
@@ -162,7 +162,15 @@ pub(crate) async fn make(loaded: &Loaded, overrides: &Overrides) -> Result<Plan,
         let seen = databases::observe(&mut connection, database).await.map_err(database_failure)?;
         database_actions.push(databases::decide(database, backup, &seen));
     }
-    let actions = plan::diff::diff(&loaded.manifest, &files, &observed);
+    let mut actions = plan::diff::diff(&loaded.manifest, &files, &observed);
+
+    // A backup that will not be restored (conflict or skip) is not worth staging.
+    let unused: std::collections::HashSet<(&str, &str)> = database_actions
+        .iter()
+        .filter(|d| matches!(d.kind, DatabaseKind::Conflict | DatabaseKind::Skip))
+        .flat_map(|d| d.staged_keys.iter().map(|k| (d.staging.as_str(), k.as_str())))
+        .collect();
+    actions.retain(|a| !unused.contains(&(a.destination.as_str(), a.key.as_str())));
     let (git_commit, git_dirty) = git_state(&loaded.path);
     Ok(Plan {
         format: FORMAT.to_owned(),

@@ -84,6 +84,13 @@ fn check_aws(manifest: &Manifest, rule: &mut Rule<'_>) {
     } else if aws.region.trim().is_empty() {
         rule("aws.region", Err("region is empty".into()), "name the store's region");
     }
+    if let Some(seconds) = aws.session_duration_seconds
+        && !(900..=43_200).contains(&seconds)
+    {
+        let message = format!("a role session lasts 900 to 43,200 seconds, not {seconds}");
+        let hint = "STS refuses other durations; the role's own maximum may be lower";
+        rule("aws.session_duration_seconds", Err(message), hint);
+    }
     if let Some(arn) = &aws.role_arn {
         rule("aws.role_arn", rules::role_arn(arn), "use `arn:aws:iam::ACCOUNT:role/NAME`");
     }

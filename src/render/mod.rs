@@ -36,7 +36,7 @@ pub fn init(choice: ColorChoice, verbose: u8) {
     let default = match verbose {
         // aws-config warns about each credential provider that fails; `release` explains
         // the failure that matters itself, so those repeat it less clearly.
-        0 => "warn,aws_config=error",
+        0 => "warn,aws_config=error,tiberius=off",
         1 => "release=debug,warn",
         _ => "release=trace,aws_smithy_runtime=debug,info",
     };
