@@ -10,7 +10,8 @@ fn checked_in_schema_matches_the_types() {
     let generated = release::manifest::types::schema_json();
     assert!(
         generated == CHECKED_IN,
-        "schemas/release.schema.json is stale: run `cargo run -- schema > schemas/release.schema.json`"
+        "schemas/release.schema.json is stale: run \
+         `cargo run -- schema > schemas/release.schema.json`"
     );
 }
 

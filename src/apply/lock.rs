@@ -140,7 +140,8 @@ async fn take_over(
     if current.expires_at > jiff::Timestamp::now() && !crashed_here {
         return Err(held(current));
     }
-    tracing::warn!(holder = %current.holder, crashed_here, "taking over a lock whose holder is gone");
+    let holder = &current.holder;
+    tracing::warn!(%holder, crashed_here, "taking over a lock whose holder is gone");
     match put_lease(bucket, key, lease, encryption, &Condition::Etag(etag)).await {
         Ok(etag) => Ok(etag),
         Err(error) if error.is_code("PreconditionFailed") => match read(bucket, key).await? {

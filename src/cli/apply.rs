@@ -44,6 +44,11 @@ pub(crate) struct ApplyArgs {
     aws: AwsArgs,
 }
 
+const LOCK_HINT: &str = "wait for it to finish; if its holder crashed, the lock expires by \
+                         itself, or run `release unlock LOCK_ID`";
+const PARTIAL_HINT: &str = "fix what is reported above, make a new plan and apply it; finished \
+                            work is not sent again";
+
 fn parse_age(text: &str) -> Result<jiff::SignedDuration, String> {
     let (number, unit) = text.split_at(text.trim_end_matches(char::is_alphabetic).len());
     let number: i64 =
@@ -106,12 +111,13 @@ pub(crate) async fn run(args: ApplyArgs) -> Result<Exit, Failure> {
         restore_poll: std::time::Duration::try_from(args.restore_poll)
             .unwrap_or(std::time::Duration::from_secs(15)),
     };
-    let outcome = apply::apply(&plan, &loaded, &session.buckets, &session.config, &session.identity.arn, settings)
+    let arn = &session.identity.arn;
+    let outcome = apply::apply(&plan, &loaded, &session.buckets, &session.config, arn, settings)
         .await
         .map_err(|error| match error {
             apply::ApplyError::Lock(LockError::Held { .. }) => Failure {
                 message: error.to_string(),
-                hint: Some("wait for it to finish; if its holder crashed, the lock expires by itself, or run `release unlock LOCK_ID`".into()),
+                hint: Some(LOCK_HINT.into()),
                 exit: Exit::LockHeld,
             },
             other => Failure::new(other.to_string()),
@@ -157,7 +163,7 @@ pub(crate) async fn run(args: ApplyArgs) -> Result<Exit, Failure> {
             };
             Err(Failure {
                 message: format!("the release is incomplete: {why}; no receipt was written"),
-                hint: Some("fix what is reported above, make a new plan and apply it; finished work is not sent again".into()),
+                hint: Some(PARTIAL_HINT.into()),
                 exit: Exit::Partial,
             })
         }

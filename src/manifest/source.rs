@@ -202,7 +202,8 @@ fn parent(path: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    const TEXT: &str = "release: r1\naws:\n  region: eu-west-2\nfiles:\n  - source: a/*.csv\n    destination: tre\n  - source: b\n";
+    const TEXT: &str = "release: r1\naws:\n  region: eu-west-2\nfiles:\n  - source: a/*.csv\n    \
+                        destination: tre\n  - source: b\n";
 
     #[test]
     fn finds_nested_values_and_keys() {

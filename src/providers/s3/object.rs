@@ -160,6 +160,7 @@ impl Bucket {
     }
 
     /// The body and ETag of a small object (a lock or a receipt), or `None` when absent.
+    /// The SDK checks the body against the stored checksum when the store reports one.
     pub async fn get_small(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, S3Error> {
         let result = self
             .client
@@ -167,6 +168,7 @@ impl Bucket {
             .bucket(&self.name)
             .key(key)
             .expected_bucket_owner(&self.owner)
+            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await;
         let output = match result {
@@ -184,25 +186,21 @@ impl Bucket {
         Ok(Some((body.into_bytes().to_vec(), etag)))
     }
 
-    /// The whole body of `key`. For tests and small objects only.
+    /// The whole body of `key`, verified against its stored checksum when there is one.
+    /// For tests and small objects only.
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, S3Error> {
-        let output = self
-            .client
-            .get_object()
-            .bucket(&self.name)
-            .key(key)
-            .expected_bucket_owner(&self.owner)
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await
-            .map_err(|e| self.error("GetObject", key, e))?;
-        let body = output.body.collect().await.map_err(|e| S3Error {
-            operation: "GetObject",
-            bucket: self.name.clone(),
-            key: key.to_owned(),
-            kind: S3ErrorKind::Transport(e.to_string()),
-        })?;
-        Ok(body.into_bytes().to_vec())
+        match self.get_small(key).await? {
+            Some((body, _)) => Ok(body),
+            None => Err(S3Error {
+                operation: "GetObject",
+                bucket: self.name.clone(),
+                key: key.to_owned(),
+                kind: S3ErrorKind::Service {
+                    code: "NoSuchKey".to_owned(),
+                    message: "the object does not exist".to_owned(),
+                },
+            }),
+        }
     }
 
     pub(super) fn error<E, R>(
