@@ -393,6 +393,7 @@ fn restored_entry(
         backup_sha256: action.backup.iter().map(|b| b.sha256.clone()).collect(),
         task_id,
         state: state.to_owned(),
+        finished_at: jiff::Timestamp::now(),
         restored_now: now,
     }
 }

@@ -51,6 +51,8 @@ pub struct RestoredDatabase {
     pub task_id: Option<i64>,
     /// `sys.databases` state when the release finished (`ONLINE`).
     pub state: String,
+    /// When this apply saw the restore finished.
+    pub finished_at: jiff::Timestamp,
     /// Whether this apply started the restore.
     pub restored_now: bool,
 }

@@ -96,17 +96,34 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connects over TLS (never in the clear) and logs in.
+    /// Connects over TLS (never in the clear) and logs in: TDS 8.0 strict encryption first,
+    /// then TLS negotiated in the TDS handshake for servers that do not offer strict mode.
     pub async fn connect(
         instance: &Instance,
         login: &Login,
         trust: &Trust,
     ) -> Result<Session, SqlError> {
+        match Session::connect_with(instance, login, trust, EncryptionLevel::Strict).await {
+            Ok(session) => Ok(session),
+            Err(error @ SqlError::Login { .. }) => Err(error),
+            Err(error) => {
+                tracing::debug!(%error, "strict encryption refused; trying TLS in the handshake");
+                Session::connect_with(instance, login, trust, EncryptionLevel::Required).await
+            }
+        }
+    }
+
+    async fn connect_with(
+        instance: &Instance,
+        login: &Login,
+        trust: &Trust,
+        encryption: EncryptionLevel,
+    ) -> Result<Session, SqlError> {
         let mut config = Config::new();
         config.host(&instance.address);
         config.port(instance.port);
         config.authentication(AuthMethod::sql_server(&login.username, &login.password));
-        config.encryption(EncryptionLevel::Required);
+        config.encryption(encryption);
         match trust {
             Trust::System => {}
             Trust::Bundle(pem) => config.trust_cert_ca_bundle(pem.clone()),
