@@ -2,25 +2,32 @@
 # Benchmark: re-planning a release that is already in its bucket, against a peer tool.
 #
 # Creates many small files (100,000 files of 100 random bytes in 100 folders by default)
-# under target/bench/plan/, puts every one in a bucket of the local S3-compatible server with
-# its CRC64NVME, and plans once to warm release's caches. Then, in the same run and against
-# the same files, bucket and server, it times
+# under target/bench/plan/, puts every one in a bucket of a local S3 server with its
+# CRC64NVME, and plans once to warm release's caches. Then, in the same run and against the
+# same files, bucket and server, it times
 #   (a) `release plan --detailed-exitcode`          (must exit 0: nothing to do), and
 #   (b) `aws s3 sync --dryrun` of the same folder   (must list nothing to copy),
 # alternately, BENCH_RUNS times each, and reports the median wall time of each, their ratio,
-# and release's peak resident memory, all from GNU time.
+# and peak resident memory, all from GNU time.
 #
 # The two tools do not do the same work: `aws s3 sync` compares size and modification time;
-# release compares content checksums and reads the stored ones with HEAD requests unless its
-# checksum cache already knows the object's ETag. The figure is the cost of that difference.
+# release compares content checksums, reading the stored ones with HEAD requests unless its
+# checksum cache already knows the object's ETag from the listing.
 #
-#   bench/plan-noop.sh              run it; BENCH_FILES, BENCH_FOLDERS, BENCH_SIZE and
-#                                   BENCH_RUNS change the defaults (100000, 100, 100, 3)
+#   bench/plan-noop.sh      run it. Settings, from the environment:
+#     BENCH_FILES, BENCH_FOLDERS, BENCH_SIZE, BENCH_RUNS   (default 100000, 100, 100, 3)
+#     BENCH_S3=moto         the S3 server (default). moto lists ETags and pages in memory,
+#                           as AWS does, so the warm run makes no HEAD requests.
+#     BENCH_S3=local-s3     the testkit's s3s-fs server. It lists no ETags, so release HEADs
+#                           every object on every run, and each listed page walks the whole
+#                           bucket on disk, so listing grows with the square of the object
+#                           count: keep BENCH_FILES at 20000 or below.
 #
-# It reuses local servers that already run (scripts/local-aws) and leaves them running;
-# servers it started itself it stops. Files and seeded objects are kept for the next run
-# (bucket `release-bench`, prefix `plan-noop/`), and made again when BENCH_FILES or
-# BENCH_SIZE changes. This is a measurement, not a test: it asserts nothing about time.
+# Both servers come from scripts/local-aws (moto also answers STS for release). Servers that
+# already run are reused and left running; servers this script started it stops. Files and
+# seeded objects are kept for the next run (bucket `release-bench`, prefix `plan-noop/`);
+# the files are made again when their count or size changes, and the bucket is seeded again
+# when the warm-up plan finds anything to do. This is a measurement, not a test.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -29,6 +36,7 @@ readonly files=${BENCH_FILES:-100000}
 readonly folders=${BENCH_FOLDERS:-100}
 readonly size=${BENCH_SIZE:-100}
 readonly runs=${BENCH_RUNS:-3}
+readonly server=${BENCH_S3:-moto}
 readonly bucket=release-bench
 readonly prefix=plan-noop
 readonly work=$root/target/bench/plan
@@ -88,18 +96,22 @@ cargo build --quiet -p release-testkit --bin seed-s3
 release=$root/target/release/release
 seed=$root/target/debug/seed-s3
 
-# 3. The local S3 server and moto (for STS), started unless they already run.
+# 3. The local servers, started unless they already run.
 started_servers=0
 if ! scripts/local-aws status >/dev/null 2>&1; then
   started_servers=1
 fi
-LOCAL_AWS_BUCKETS=$bucket scripts/local-aws start >/dev/null
+scripts/local-aws start >/dev/null
 if ((started_servers)); then
   trap 'scripts/local-aws stop' EXIT
 fi
 eval "$(scripts/local-aws env)"
 [[ -n ${RELEASE_TEST_MOTO_ENDPOINT:-} ]] || die "moto is not running; release needs it for STS"
-endpoint=$RELEASE_TEST_S3_ENDPOINT
+case $server in
+  moto) endpoint=$RELEASE_TEST_MOTO_ENDPOINT ;;
+  local-s3) endpoint=$RELEASE_TEST_S3_ENDPOINT ;;
+  *) die "BENCH_S3 must be moto or local-s3, not \`$server\`" ;;
+esac
 export AWS_ENDPOINT_URL_S3=$endpoint AWS_ENDPOINT_URL_STS=$RELEASE_TEST_MOTO_ENDPOINT
 export AWS_DEFAULT_REGION=$AWS_REGION NO_COLOR=1
 aws_s3() { aws --endpoint-url "$endpoint" --region "$AWS_REGION" "$@"; }
@@ -107,12 +119,13 @@ aws_s3 s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 ||
   aws_s3 s3api create-bucket --bucket "$bucket" >/dev/null
 
 # 4. Seed the bucket so that every file is there already, then warm release's caches. A
-# warm-up that still finds changes (the server's data was wiped) seeds again.
+# warm-up that still finds changes (say the server restarted empty) seeds again.
 mkdir -p "$logs"
+seeded="$generation on $server at $endpoint"
 seed_bucket() {
-  say "seeding s3://$bucket/$prefix/ with $files objects"
+  say "seeding s3://$bucket/$prefix/ on $server with $files objects"
   "$seed" --endpoint "$endpoint" --bucket "$bucket" --prefix "$prefix" "$release_dir/data"
-  echo "$generation" >"$work/seeded"
+  echo "$seeded" >"$work/seeded"
 }
 warm_up() {
   say "warm-up plan (fingerprints files, reads stored checksums)"
@@ -122,7 +135,7 @@ warm_up() {
   sed 's/^/  /' "$logs/warm-up.err" >&2
   return "$code"
 }
-if [[ ! -f $work/seeded || $(<"$work/seeded") != "$generation" ]]; then
+if [[ ! -f $work/seeded || $(<"$work/seeded") != "$seeded" ]]; then
   seed_bucket
 fi
 warm_code=0
@@ -172,7 +185,7 @@ say "release's status lines in the last run:"
 sed 's/^/  /' "$logs/release.$runs.out.err" >&2
 
 # 6. Report.
-python3 - "$logs" "$runs" "$generation" <<'EOF'
+python3 - "$logs" "$runs" "$generation on $server" <<'EOF'
 import statistics, sys
 logs, runs, generation = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 rows = [line.split() for line in open(f"{logs}/times")]
