@@ -111,8 +111,10 @@ pub async fn apply(
     let total: u64 = changes.iter().filter_map(|a| a.local.as_ref()).map(|l| l.size).sum();
     let progress = Progress::new(total, settings.json);
     let content_types = content_types(loaded);
+    let memory = transfer::part_memory();
     let context = Context {
         loaded,
+        memory: &memory,
         buckets,
         journal: &journal,
         resume: &resume,
@@ -170,6 +172,8 @@ struct Context<'a> {
     resume: &'a Resume,
     progress: &'a Progress,
     content_types: &'a HashMap<String, String>,
+    /// Part memory shared by all multipart uploads.
+    memory: &'a std::sync::Arc<tokio::sync::Semaphore>,
     settings: Settings,
     lost: &'a (dyn Fn() -> bool + Sync),
 }
@@ -255,6 +259,7 @@ async fn upload(context: &Context<'_>, bucket: &Bucket, action: &Action) -> Resu
         context.journal,
         context.resume,
         context.progress,
+        context.memory,
     )
     .await;
     match result {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crc_fast::CrcAlgorithm;
 use futures_util::{StreamExt, stream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::journal::{Entry, Journal, Resume};
 use super::progress::Progress;
@@ -26,6 +26,15 @@ use crate::providers::s3::{Bucket, Condition, S3Error, UploadedPart, WriteOption
 /// S3 allows at most this many parts in one upload.
 const MAX_PARTS: u64 = 10_000;
 const MIB: u64 = 1024 * 1024;
+
+/// Part buffers, in MiB, that all multipart uploads of one apply may hold at once. Parts wait
+/// for room before they are read, so memory stays bounded however many large files run.
+pub const PART_MEMORY_MIB: u32 = 96;
+
+/// A budget of part memory shared by every transfer of an apply.
+pub fn part_memory() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(PART_MEMORY_MIB as usize))
+}
 
 /// How transfers are sized.
 #[derive(Debug, Clone, Copy)]
@@ -90,12 +99,13 @@ pub async fn upload(
     journal: &Journal,
     resume: &Resume,
     progress: &Progress,
+    memory: &Arc<Semaphore>,
 ) -> Result<Stored, TransferError> {
     check_source(job)?;
     if job.planned.size < tuning.multipart_threshold {
         return upload_single(job, resume, progress).await;
     }
-    upload_multipart(job, tuning, journal, resume, progress).await
+    upload_multipart(job, tuning, journal, resume, progress, memory).await
 }
 
 /// The file must still have the size and modification time it had when planned.
@@ -192,6 +202,7 @@ async fn upload_multipart(
     journal: &Journal,
     resume: &Resume,
     progress: &Progress,
+    memory: &Arc<Semaphore>,
 ) -> Result<Stored, TransferError> {
     // A previous run may have finished this object already.
     if let Some(written) = already_done(job, resume).await? {
@@ -202,20 +213,24 @@ async fn upload_multipart(
     let (upload_id, existing) = find_or_create(job, part_size, journal, resume).await?;
 
     // Read the file once: whole-file digests, and a checksum per part.
-    let (sender, receiver) = mpsc::channel::<(i32, Vec<u8>, u64)>(1);
+    let (sender, receiver) = mpsc::channel::<Part>(1);
     let reader = {
         let path = job.path.clone();
-        tokio::task::spawn_blocking(move || read_parts(path, part_size, sender))
+        let memory = Arc::clone(memory);
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || read_parts(path, part_size, sender, &memory, &runtime))
     };
     let stored: Arc<HashMap<i32, UploadedPart>> =
         Arc::new(existing.into_iter().map(|p| (p.number, p)).collect());
     let uploads = stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|item| (item, receiver))
     })
-    .map(|(number, body, crc)| {
+    .map(|(number, body, crc, room)| {
         let stored = Arc::clone(&stored);
         let upload_id = upload_id.clone();
         async move {
+            // The part keeps its share of the memory budget until its upload ends.
+            let _room = room;
             let size = body.len() as u64;
             if let Some(etag) = reusable(&stored, &resume.parts, &upload_id, number, size, crc) {
                 tracing::debug!(key = %job.key, part = number, "keep: part already stored");
@@ -346,17 +361,29 @@ fn last_part(job: &Job, part_size: u64) -> i32 {
 
 /// Reads the file in parts, sending each with its CRC64NVME, and returns the whole file's
 /// digests. Runs on a blocking thread.
+/// A part read from disk: number, bytes, CRC64NVME, and its room in the memory budget.
+type Part = (i32, Vec<u8>, u64, OwnedSemaphorePermit);
+
 fn read_parts(
     path: PathBuf,
     part_size: u64,
-    sender: mpsc::Sender<(i32, Vec<u8>, u64)>,
+    sender: mpsc::Sender<Part>,
+    memory: &Arc<Semaphore>,
+    runtime: &tokio::runtime::Handle,
 ) -> std::io::Result<crate::inventory::digest::Digests> {
     let mut file = std::fs::File::open(&path)?;
     let mut hasher = Hasher::new();
     let mut number = 0;
+    // A part larger than the whole budget takes all of it, so such parts go one at a time.
+    let share = u32::try_from(part_size.div_ceil(MIB)).unwrap_or(u32::MAX).min(PART_MEMORY_MIB);
     loop {
-        let mut part = Vec::with_capacity(part_size as usize);
-        (&mut file).take(part_size).read_to_end(&mut part)?;
+        let room = runtime
+            .block_on(Arc::clone(memory).acquire_many_owned(share))
+            .map_err(|_| std::io::Error::other("the upload stopped"))?;
+        // Exactly one part's worth of memory: `read_to_end` would grow a full buffer.
+        let mut part = vec![0u8; part_size as usize];
+        let filled = fill(&mut file, &mut part)?;
+        part.truncate(filled);
         if part.is_empty() && number > 0 {
             break;
         }
@@ -364,7 +391,7 @@ fn read_parts(
         hasher.update(&part);
         let crc = crc_fast::checksum(CrcAlgorithm::Crc64Nvme, &part);
         let last = (part.len() as u64) < part_size;
-        if sender.blocking_send((number, part, crc)).is_err() {
+        if sender.blocking_send((number, part, crc, room)).is_err() {
             return Err(std::io::Error::other("the upload stopped"));
         }
         if last {
@@ -372,6 +399,20 @@ fn read_parts(
         }
     }
     Ok(hasher.finish())
+}
+
+/// Reads until `buffer` is full or the file ends; returns how much was read.
+fn fill(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
 }
 
 #[cfg(test)]
