@@ -7,8 +7,9 @@
 # same files, bucket and server, it times
 #   (a) `release plan --detailed-exitcode`          (must exit 0: nothing to do), and
 #   (b) `aws s3 sync --dryrun` of the same folder   (must list nothing to copy),
-# alternately, BENCH_RUNS times each, and reports the median wall time of each, their ratio,
-# and peak resident memory, all from GNU time.
+# alternately, BENCH_RUNS times each, and reports the median wall time and CPU time (user +
+# system) of each, their ratios, and peak resident memory, all from GNU time. Wall time
+# includes the server's work, which both tools wait on alike; CPU time is the tool's own.
 #
 # The two tools do not do the same work: `aws s3 sync` compares size and modification time;
 # release compares content checksums, reading the stored ones with HEAD requests unless its
@@ -25,9 +26,10 @@
 #
 # Both servers come from scripts/local-aws (moto also answers STS for release). Servers that
 # already run are reused and left running; servers this script started it stops. Files and
-# seeded objects are kept for the next run (bucket `release-bench`, prefix `plan-noop/`);
-# the files are made again when their count or size changes, and the bucket is seeded again
-# when the warm-up plan finds anything to do. This is a measurement, not a test.
+# seeded objects are kept for the next run (bucket `release-bench-COUNT`, prefix
+# `plan-noop/`); the files are made again when their count or size changes, and the bucket
+# is seeded again when the warm-up plan finds anything to do. local-s3 keeps its buckets on
+# disk under target/local-aws/s3 until deleted. This is a measurement, not a test.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -37,7 +39,8 @@ readonly folders=${BENCH_FOLDERS:-100}
 readonly size=${BENCH_SIZE:-100}
 readonly runs=${BENCH_RUNS:-3}
 readonly server=${BENCH_S3:-moto}
-readonly bucket=release-bench
+# One bucket per file count, so that a smaller run never lists a larger run's objects.
+readonly bucket=release-bench-$files
 readonly prefix=plan-noop
 readonly work=$root/target/bench/plan
 readonly release_dir=$work/release
@@ -152,7 +155,8 @@ sleep 2
 warm_up || die "the second warm-up plan found changes"
 
 # 5. Measure, alternating the tools so that drift on a shared machine hits both alike.
-# Each line of $logs/times: tool, wall seconds, peak RSS in KiB, exit code.
+# Each line of $logs/times: tool, wall seconds, CPU seconds (user + system), peak RSS in KiB,
+# exit code.
 : >"$logs/times"
 timed() {
   local tool=$1 out=$2 code=0
@@ -162,14 +166,17 @@ timed() {
 import sys
 tool, code, path = sys.argv[1], sys.argv[2], sys.argv[3]
 wall = rss = None
+cpu = 0.0
 for line in open(path):
     line = line.strip()
-    if line.startswith("Elapsed (wall clock) time"):
+    if line.startswith(("User time (seconds)", "System time (seconds)")):
+        cpu += float(line.rsplit(" ", 1)[1])
+    elif line.startswith("Elapsed (wall clock) time"):
         parts = [float(p) for p in line.rsplit(" ", 1)[1].split(":")]
         wall = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
     elif line.startswith("Maximum resident set size"):
         rss = int(line.rsplit(" ", 1)[1])
-print(tool, wall, rss, code)
+print(tool, f"{wall:.2f}", f"{cpu:.2f}", rss, code)
 EOF
 }
 say "measuring, $runs runs each; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -190,22 +197,26 @@ import statistics, sys
 logs, runs, generation = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 rows = [line.split() for line in open(f"{logs}/times")]
 def of(tool):
-    return [(float(w), int(r), int(c)) for t, w, r, c in rows if t == tool]
+    return [(float(w), float(u), int(r), int(c)) for t, w, u, r, c in rows if t == tool]
 release, aws = of("release"), of("aws")
-bad = [c for _, _, c in release if c != 0] + [c for _, _, c in aws if c != 0]
+bad = [c for *_, c in release + aws if c != 0]
 if bad:
     sys.exit(f"bench: error: a measured run failed (exit codes {bad}); see {logs}")
 copies = sum(1 for n in range(1, runs + 1) for _ in open(f"{logs}/aws.{n}.out"))
 if copies:
     sys.exit(f"bench: error: aws s3 sync --dryrun wanted to copy {copies} files; see {logs}")
-r_wall = statistics.median(w for w, _, _ in release)
-a_wall = statistics.median(w for w, _, _ in aws)
-r_rss = max(r for _, r, _ in release) / 1024
-a_rss = max(r for _, r, _ in aws) / 1024
-print(f"no-op plan of {generation}, {runs} runs each (median wall time, peak RSS)")
-print(f"  release plan --detailed-exitcode  {r_wall:8.2f} s  {r_rss:7.1f} MiB  exit 0")
-print(f"  aws s3 sync --dryrun              {a_wall:8.2f} s  {a_rss:7.1f} MiB  0 to copy")
-print(f"  ratio release / aws               {r_wall / a_wall:8.2f}")
-print(f"  runs, release: {' '.join(f'{w:.2f}' for w, _, _ in release)}")
-print(f"  runs, aws:     {' '.join(f'{w:.2f}' for w, _, _ in aws)}")
+def median(runs, field):
+    return statistics.median(run[field] for run in runs)
+r_wall, a_wall = median(release, 0), median(aws, 0)
+r_cpu, a_cpu = median(release, 1), median(aws, 1)
+r_rss = max(run[2] for run in release) / 1024
+a_rss = max(run[2] for run in aws) / 1024
+print(f"no-op plan of {generation}, {runs} runs each")
+print("                                     median wall   median CPU    peak RSS")
+print(f"  release plan --detailed-exitcode  {r_wall:9.2f} s  {r_cpu:9.2f} s  {r_rss:6.1f} MiB")
+print(f"  aws s3 sync --dryrun              {a_wall:9.2f} s  {a_cpu:9.2f} s  {a_rss:6.1f} MiB")
+print(f"  ratio release / aws               {r_wall / a_wall:9.2f}    {r_cpu / a_cpu:9.2f}")
+print(f"  wall per run, release: {' '.join(f'{run[0]:.2f}' for run in release)}")
+print(f"  wall per run, aws:     {' '.join(f'{run[0]:.2f}' for run in aws)}")
+print("  release exited 0 (nothing to do) and aws s3 sync listed nothing to copy in every run")
 EOF

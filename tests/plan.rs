@@ -392,8 +392,8 @@ fn the_json_plan_records_the_account_the_manifest_and_each_precondition() {
     assert_eq!(summary["unchanged"], 1);
 
     // The digest is that of the plan with an empty digest, so the JSON is a valid plan file.
-    let parsed: release::plan::Plan = serde_json::from_value(plan.clone()).unwrap();
-    assert_eq!(plan["digest"], release::plan::file::digest(&parsed));
+    let mut parsed: release::plan::Plan = serde_json::from_value(plan.clone()).unwrap();
+    assert_eq!(plan["digest"], release::plan::file::digest(&mut parsed));
 }
 
 #[test]

@@ -84,7 +84,7 @@ pub(crate) async fn run(args: ApplyArgs) -> Result<Exit, Failure> {
     } else {
         let loaded = load_manifest(&args.target)?;
         let mut plan = make(&loaded, &overrides).await?;
-        plan.digest = file::digest(&plan);
+        plan.digest = file::digest(&mut plan);
         show(&plan, Format::Human);
         if plan.summary.has_changes() && !args.auto_approve && !confirmed()? {
             render::status("Nothing was changed.");

@@ -79,7 +79,7 @@ pub(crate) async fn run(args: PlanArgs) -> Result<Exit, Failure> {
         plan::file::save(&mut plan, out).map_err(|e| Failure::new(e.to_string()))?;
         render::status(&format!("Saved the plan to {}", out.display()));
     } else {
-        plan.digest = plan::file::digest(&plan);
+        plan.digest = plan::file::digest(&mut plan);
     }
     show(&plan, format);
     let changes = plan.summary.has_changes();
@@ -91,11 +91,7 @@ pub(crate) fn show(plan: &Plan, format: Format) {
     match format {
         Format::Human => render::data(&render::plan::human(plan)),
         Format::Markdown => render::data(&render::plan::markdown(plan)),
-        Format::Json => {
-            let mut text = serde_json::to_string_pretty(plan).unwrap_or_default();
-            text.push('\n');
-            render::data(&text);
-        }
+        Format::Json => render::json(plan),
     }
 }
 
@@ -132,6 +128,8 @@ pub(crate) async fn make(loaded: &Loaded, overrides: &Overrides) -> Result<Plan,
     if let Err(error) = hashes.save(&live) {
         render::warning(&format!("cannot save the hash cache: {error}"));
     }
+    // Large releases hold many entries: free them before the next step builds its own.
+    drop((hashes, live));
     render::status(&format!(
         "Fingerprinted {} files: read {} ({}), {} from cache",
         files.len(),
@@ -147,6 +145,7 @@ pub(crate) async fn make(loaded: &Loaded, overrides: &Overrides) -> Result<Plan,
     if let Err(error) = remote.save() {
         render::warning(&format!("cannot save the checksum cache: {error}"));
     }
+    drop(remote);
     render::status(&format!(
         "Observed {} stored objects, {} checksum lookups",
         cost.listed, cost.heads
@@ -163,6 +162,7 @@ pub(crate) async fn make(loaded: &Loaded, overrides: &Overrides) -> Result<Plan,
         database_actions.push(databases::decide(database, backup, &seen));
     }
     let mut actions = plan::diff::diff(&loaded.manifest, &files, &observed);
+    drop((files, observed));
 
     // A backup that will not be restored (conflict or skip) is not worth staging.
     let unused: std::collections::HashSet<(&str, &str)> = database_actions

@@ -54,9 +54,7 @@ pub(crate) async fn run(args: WhoamiArgs) -> Result<Exit, Failure> {
         role_arn: connection.role_arn.as_deref(),
     };
     if args.json {
-        let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();
-        text.push('\n');
-        render::data(&text);
+        render::json(&report);
     } else {
         render::data(&human(&report));
     }

@@ -1,7 +1,10 @@
 //! Saved plans: versioned JSON that carries its own digest, so an edited plan is refused.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{FORMAT, Plan, VERSION};
@@ -32,23 +35,43 @@ impl PlanFileError {
     }
 }
 
-/// The digest a plan should carry: SHA-256 of its JSON with the digest field empty.
-pub fn digest(plan: &Plan) -> String {
-    let mut unsigned = plan.clone();
-    unsigned.digest = String::new();
-    let bytes = serde_json::to_vec(&unsigned).unwrap_or_default();
-    hex::encode(Sha256::digest(bytes))
+/// The digest a plan should carry: SHA-256 of its JSON with the digest field empty. The JSON
+/// is streamed into the hash, never held whole, so large plans cost no extra memory.
+pub fn digest(plan: &mut Plan) -> String {
+    let carried = std::mem::take(&mut plan.digest);
+    let mut hasher = Sha256::new();
+    // Serialising plain data into a hasher cannot fail: no map has non-string keys and the
+    // writer never errors.
+    let _ = serde_json::to_writer(&mut hasher, &*plan);
+    plan.digest = carried;
+    hex::encode(hasher.finalize())
 }
 
-/// Fills in the digest and writes the plan, atomically.
+/// Fills in the digest and writes the plan, atomically: to a temporary file beside it, then
+/// renamed into place, so a crash never leaves half a plan.
 pub fn save(plan: &mut Plan, path: &Path) -> Result<(), PlanFileError> {
     plan.digest = digest(plan);
     let write_error = |source| PlanFileError::Write { path: path.display().to_string(), source };
-    let mut text = serde_json::to_string_pretty(plan).map_err(|e| write_error(e.into()))?;
-    text.push('\n');
     let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, text).map_err(write_error)?;
+    let written = (|| {
+        let mut out = BufWriter::new(File::create(&temporary)?);
+        serde_json::to_writer_pretty(&mut out, &*plan)?;
+        out.write_all(b"\n")?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+    })();
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(write_error(error));
+    }
     std::fs::rename(&temporary, path).map_err(write_error)
+}
+
+/// The first fields of a plan file, read before the rest so that other formats and
+/// versions are refused by name rather than by a confusing field error.
+#[derive(Deserialize)]
+struct Header {
+    format: Option<String>,
+    version: Option<u64>,
 }
 
 /// Reads a plan and checks its format, version and digest.
@@ -56,19 +79,24 @@ pub fn load(path: &Path) -> Result<Plan, PlanFileError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path)
         .map_err(|source| PlanFileError::Read { path: shown.clone(), source })?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| PlanFileError::NotAPlan { path: shown.clone(), reason: e.to_string() })?;
-    if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+    let not_a_plan = |e: serde_json::Error| PlanFileError::NotAPlan {
+        path: shown.clone(),
+        reason: e.to_string(),
+    };
+    let header: Header = serde_json::from_slice(&bytes).map_err(not_a_plan)?;
+    if header.format.as_deref() != Some(FORMAT) {
         let reason = format!("its `format` is not `{FORMAT}`");
         return Err(PlanFileError::NotAPlan { path: shown, reason });
     }
-    let found = value.get("version").and_then(|v| v.as_u64()).unwrap_or_default();
+    let found = header.version.unwrap_or_default();
     if found != u64::from(VERSION) {
-        return Err(PlanFileError::Version { path: shown, found: found as u32 });
+        let found = u32::try_from(found).unwrap_or(u32::MAX);
+        return Err(PlanFileError::Version { path: shown, found });
     }
-    let plan: Plan = serde_json::from_value(value)
-        .map_err(|e| PlanFileError::NotAPlan { path: shown.clone(), reason: e.to_string() })?;
-    if plan.digest != digest(&plan) {
+    let mut plan: Plan = serde_json::from_slice(&bytes).map_err(not_a_plan)?;
+    drop(bytes);
+    let expected = digest(&mut plan);
+    if plan.digest != expected {
         return Err(PlanFileError::Tampered { path: shown });
     }
     Ok(plan)

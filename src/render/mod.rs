@@ -65,6 +65,15 @@ pub fn data(text: &str) {
     let _ = out.flush();
 }
 
+/// A value for stdout as indented JSON and a newline, streamed rather than built whole.
+pub fn json(value: &impl serde::Serialize) {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // Plain data serialises without error; a closed stdout is the reader's choice.
+    let _ = serde_json::to_writer_pretty(&mut out, value);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
 /// A status line for stderr.
 pub fn status(text: &str) {
     eprintln!("{text}");
