@@ -264,6 +264,58 @@ fn foreign_objects_are_left_alone_unless_policy_prunes_them() {
 }
 
 #[test]
+fn a_prefix_with_many_folders_is_listed_folder_by_folder_and_nothing_is_missed() {
+    // Files directly under the prefix, in a few folders three levels deep, and in more
+    // folders than are listed at once; foreign objects at every level.
+    let world = World::new();
+    let mut paths = vec!["extract/top.csv".to_owned()];
+    for level in ["a", "a/b", "a/b/c", "a/b/c/d"] {
+        paths.push(format!("extract/{level}/file.csv"));
+    }
+    for folder in 0..20 {
+        paths.push(format!("extract/wide/w{folder:02}/file.csv"));
+    }
+    for path in &paths {
+        world.write(path, path.as_bytes());
+        store(&world, &key_of(path), path.as_bytes());
+    }
+    let foreign = ["data/foreign.csv", "data/a/b/c/d/foreign.csv", "data/wide/w07/foreign.csv"];
+    for key in foreign {
+        store(&world, key, b"foreign\n");
+    }
+    world.manifest(&format!("{FILES_SECTION}policy: {{ delete: prune }}\n"));
+    world.s3.clear_requests();
+
+    let (run, plan) = plan_json(&world, &[]);
+    let observed = format!("Observed {} stored objects", paths.len() + foreign.len());
+    assert!(run.stderr.contains(&observed), "{}", run.stderr);
+    let mut deleted: Vec<&str> = actions(&plan)
+        .iter()
+        .filter(|action| action["kind"] == "delete")
+        .map(|action| text(&action["key"]))
+        .collect();
+    deleted.sort_unstable();
+    assert_eq!(
+        deleted,
+        ["data/a/b/c/d/foreign.csv", "data/foreign.csv", "data/wide/w07/foreign.csv"]
+    );
+    assert_eq!(plan["summary"]["unchanged"], paths.len());
+
+    // The listing was split by folder: some listings asked for the delimiter, others did not.
+    let listings: Vec<String> = world
+        .s3
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "GET" && r.query.as_deref().is_some_and(|q| q.contains("list-type"))
+        })
+        .filter_map(|r| r.query)
+        .collect();
+    assert!(listings.iter().any(|q| q.contains("delimiter=%2F")), "{listings:#?}");
+    assert!(listings.iter().any(|q| !q.contains("delimiter")), "{listings:#?}");
+}
+
+#[test]
 fn a_difference_is_a_conflict_when_replacing_is_not_allowed() {
     let world = world("policy: { replace: false }\n");
     store_all(&world);
