@@ -46,38 +46,39 @@ pub fn fingerprint(
     threads: usize,
 ) -> Result<(Vec<LocalFile>, Work), FingerprintError> {
     let mut work = Work::default();
-    let mut slots: Vec<Option<LocalFile>> = Vec::with_capacity(files.len());
+    let mut fingerprinted = Vec::with_capacity(files.len());
     let mut pending = Vec::new();
-    for (index, selected) in files.into_iter().enumerate() {
+    for selected in files {
         let metadata = std::fs::metadata(&selected.path)
             .map_err(|source| FingerprintError { path: selected.relative.clone(), source })?;
         let stamp = Stamp::of(&metadata);
-        match cache.get(&selected.relative, &stamp) {
-            Some(digests) => {
-                work.from_cache += 1;
-                slots.push(Some(LocalFile { selected, stamp, digests }));
-            }
-            None => {
-                slots.push(None);
-                pending.push((index, selected, stamp));
-            }
+        let cached = cache.get(&selected.relative, &stamp);
+        match cached {
+            Some(_) => work.from_cache += 1,
+            None => pending.push(fingerprinted.len()),
         }
+        // Files still to hash get their digests below; until then they hold a placeholder.
+        let digests = cached.unwrap_or(Digests { crc64nvme: 0, sha256: [0; 32] });
+        fingerprinted.push(LocalFile { selected, stamp, digests });
     }
 
-    let hashed = hash_all(&pending, threads)?;
+    let hashed = hash_all(&fingerprinted, &pending, threads)?;
     let now = now_ns();
-    for ((index, selected, stamp), digests) in pending.into_iter().zip(hashed) {
+    for (index, digests) in pending.into_iter().zip(hashed) {
+        let file = &mut fingerprinted[index];
         work.files_read += 1;
-        work.bytes_read += stamp.size;
-        cache.put(&selected.relative, stamp, digests, now);
-        slots[index] = Some(LocalFile { selected, stamp, digests });
+        work.bytes_read += file.stamp.size;
+        cache.put(&file.selected.relative, file.stamp, digests, now);
+        file.digests = digests;
     }
-    Ok((slots.into_iter().flatten().collect(), work))
+    Ok((fingerprinted, work))
 }
 
-/// Hashes every pending file, workers taking the next file from a shared counter.
+/// Hashes the files at the `pending` indexes of `files`, workers taking the next one from a
+/// shared counter.
 fn hash_all(
-    pending: &[(usize, Selected, Stamp)],
+    files: &[LocalFile],
+    pending: &[usize],
     threads: usize,
 ) -> Result<Vec<Digests>, FingerprintError> {
     let next = AtomicUsize::new(0);
@@ -90,7 +91,9 @@ fn hash_all(
                 let mut buffer = vec![0u8; BUFFER];
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((_, selected, _)) = pending.get(index) else { break };
+                    let Some(selected) = pending.get(index).map(|&i| &files[i].selected) else {
+                        break;
+                    };
                     let result = hash_file(&selected.path, &mut buffer).map_err(|source| {
                         FingerprintError { path: selected.relative.clone(), source }
                     });
