@@ -21,13 +21,17 @@
 #
 #   bench/apply.sh                 run it
 #   BENCH_WORKLOADS="big"          only some workloads (default: "big small")
-#   BENCH_RELEASE_FLAGS="--files-in-flight 32"
+#   BENCH_RELEASE_FLAGS="--files-in-flight 64"
 #                                  extra flags for `release apply`, to try its tuning
 #   BENCH_KEEP=1                   keep the data and the uploaded objects
 #   BENCH_SERVER=optimized         upload to a release-profile build of the same S3 server,
 #                                  which the bench starts on its own data folder
 #                                  (target/bench/apply/s3) and stops; moto still comes from
 #                                  scripts/local-aws
+#   BENCH_SERVER=garage            upload to Garage (bench/garage; built from crates.io on
+#                                  first use, about 15 minutes), a multi-threaded store made
+#                                  for production. Garage keeps each block once, so every
+#                                  upload gets freshly made data of its own.
 #
 # scripts/local-aws builds its S3 server in the dev profile, whose CPU time per byte is far
 # above either client's (see the server CPU column), so on a small machine the default run
@@ -89,13 +93,18 @@ release=$root/target/release/release
 # stored (each object's file, and the metadata files s3s-fs keeps beside the buckets, named
 # after the bucket and key in unpadded URL-safe base64).
 started_servers=0
+started_garage=0
 own_server=
 s3_data=$root/target/local-aws/s3
 bucket_tag=$(python3 -c 'import base64, sys
 print(base64.urlsafe_b64encode(sys.argv[1].encode()).decode().rstrip("="))' "$bucket")
 readonly bucket_tag
 drop_objects() {
-  rm -rf "${s3_data:?}/$bucket/$1"
+  if [[ $server_kind == garage ]]; then
+    s5 rm "s3://$bucket/$1/*" >/dev/null
+  else
+    rm -rf "${s3_data:?}/$bucket/$1"
+  fi
 }
 finish() {
   if [[ -n $own_server ]]; then
@@ -108,6 +117,9 @@ finish() {
   fi
   if ((started_servers)); then
     scripts/local-aws stop
+  fi
+  if ((started_garage)); then
+    bench/garage stop
   fi
 }
 trap finish EXIT
@@ -142,7 +154,19 @@ case $server_kind in
     endpoint=$(sed -n 's/^endpoint=//p' "$work/s3.ready")
     server_pid=$own_server
     ;;
-  *) die "BENCH_SERVER is \`local-aws\` (the default) or \`optimized\`, not \`$server_kind\`" ;;
+  garage)
+    bench/garage env >/dev/null 2>&1 || started_garage=1
+    eval "$(bench/garage start)"
+    endpoint=$BENCH_GARAGE_ENDPOINT
+    server_pid=$(<"$root/target/bench/garage/pid")
+    # moto's STS takes any key, so both tools can sign with Garage's.
+    export AWS_ACCESS_KEY_ID=$BENCH_GARAGE_ACCESS_KEY
+    export AWS_SECRET_ACCESS_KEY=$BENCH_GARAGE_SECRET_KEY
+    ;;
+  *)
+    die "BENCH_SERVER is \`local-aws\` (the default), \`optimized\` or \`garage\`," \
+      "not \`$server_kind\`"
+    ;;
 esac
 readonly endpoint server_pid
 export AWS_ENDPOINT_URL_S3=$endpoint AWS_ENDPOINT_URL_STS=$RELEASE_TEST_MOTO_ENDPOINT
@@ -150,7 +174,11 @@ export AWS_DEFAULT_REGION=$AWS_REGION NO_COLOR=1
 s5() { "$s5cmd" --endpoint-url "$endpoint" "$@"; }
 # s3s-fs keeps a bucket as a folder of its data directory; servers that ran already did not
 # see LOCAL_AWS_BUCKETS, so make the bucket through the API.
-[[ -d $s3_data/$bucket ]] || s5 mb "s3://$bucket" >/dev/null
+if [[ $server_kind == garage ]]; then
+  s5 ls "s3://$bucket" >/dev/null 2>&1 || s5 mb "s3://$bucket" >/dev/null
+else
+  [[ -d $s3_data/$bucket ]] || s5 mb "s3://$bucket" >/dev/null
+fi
 
 # 4. Fresh random data, so that nothing from an earlier run can be skipped or deduplicated.
 make_data() {
@@ -229,8 +257,16 @@ source_facts() {
 }
 
 # 6. One upload with each tool, each to its own fresh prefix.
+# Garage stores a block once, so an upload of bytes another run sent already writes nothing.
+fresh_data() {
+  if [[ $server_kind == garage ]]; then
+    make_data "$1" 2>/dev/null
+  fi
+}
+
 run_release() {
   local workload=$1 run=$2 dir=$work/$1 bytes files
+  fresh_data "$workload"
   read -r bytes files <<<"$(source_facts "$workload")"
   local name=bench-apply-$workload-$run-$stamp prefix=apply/$stamp/$workload-release-$run
   cat >"$dir/release.yaml" <<EOF
@@ -258,6 +294,7 @@ EOF
 
 run_s5cmd() {
   local workload=$1 run=$2 dir=$work/$1 bytes files stored
+  fresh_data "$workload"
   read -r bytes files <<<"$(source_facts "$workload")"
   local prefix=apply/$stamp/$workload-s5cmd-$run
   measure "$workload" s5cmd "$run" "$dir" "$bytes" "$files" \
