@@ -111,7 +111,7 @@ pub async fn apply(
     let total: u64 = changes.iter().filter_map(|a| a.local.as_ref()).map(|l| l.size).sum();
     let progress = Progress::new(total, settings.json);
     let content_types = content_types(loaded);
-    let memory = transfer::part_memory();
+    let memory = transfer::buffer_budget();
     let context = Context {
         loaded,
         memory: &memory,
@@ -172,7 +172,7 @@ struct Context<'a> {
     resume: &'a Resume,
     progress: &'a Progress,
     content_types: &'a HashMap<String, String>,
-    /// Part memory shared by all multipart uploads.
+    /// Buffer memory shared by all transfers.
     memory: &'a std::sync::Arc<tokio::sync::Semaphore>,
     settings: Settings,
     lost: &'a (dyn Fn() -> bool + Sync),

@@ -2,7 +2,9 @@
 //!
 //! Small files go in one PutObject. Larger ones go in a multipart upload: one reader streams
 //! the file once, hashing it whole (CRC64NVME and SHA-256) and per part, and hands parts to a
-//! few uploads in flight, so memory stays bounded by the parts in flight whatever the size.
+//! few uploads in flight. Every buffer, whole small file or part, first takes its room in one
+//! memory budget shared by the whole apply, so memory stays bounded whatever the sizes and
+//! however many files are in flight.
 //! An unfinished upload of the same key is resumed: parts whose size and checksum match are
 //! kept, the rest are sent again. The object is only committed when the bytes read are those
 //! planned; otherwise the upload is aborted and nothing changes in the bucket.
@@ -25,15 +27,22 @@ use crate::providers::s3::{Bucket, Condition, S3Error, UploadedPart, WriteOption
 
 /// S3 allows at most this many parts in one upload.
 const MAX_PARTS: u64 = 10_000;
-const MIB: u64 = 1024 * 1024;
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
 
-/// Part buffers, in MiB, that all multipart uploads of one apply may hold at once. Parts wait
-/// for room before they are read, so memory stays bounded however many large files run.
-pub const PART_MEMORY_MIB: u32 = 96;
+/// Upload buffers, in KiB, that all transfers of one apply may hold at once. A buffer waits
+/// for room before it is read, so memory stays bounded however many files are in flight.
+pub const BUFFER_BUDGET_KIB: u32 = 96 * 1024;
 
-/// A budget of part memory shared by every transfer of an apply.
-pub fn part_memory() -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(PART_MEMORY_MIB as usize))
+/// A budget of buffer memory shared by every transfer of an apply, counted in KiB.
+pub fn buffer_budget() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(BUFFER_BUDGET_KIB as usize))
+}
+
+/// The room a buffer of `bytes` takes in the budget. A buffer larger than the whole budget
+/// takes all of it, so such buffers are held one at a time.
+fn room_for(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(KIB).max(1)).unwrap_or(u32::MAX).min(BUFFER_BUDGET_KIB)
 }
 
 /// How transfers are sized.
@@ -103,7 +112,7 @@ pub async fn upload(
 ) -> Result<Stored, TransferError> {
     check_source(job)?;
     if job.planned.size < tuning.multipart_threshold {
-        return upload_single(job, resume, progress).await;
+        return upload_single(job, resume, progress, memory).await;
     }
     upload_multipart(job, tuning, journal, resume, progress, memory).await
 }
@@ -128,16 +137,25 @@ async fn upload_single(
     job: &Job,
     resume: &Resume,
     progress: &Progress,
+    memory: &Arc<Semaphore>,
 ) -> Result<Stored, TransferError> {
-    let path = job.path.clone();
     let io = |source| TransferError::Io { path: job.planned.path.clone(), source };
-    let body = tokio::task::spawn_blocking(move || std::fs::read(path))
+    // The buffer keeps its room in the budget until the upload ends.
+    let _room = Arc::clone(memory)
+        .acquire_many_owned(room_for(job.planned.size))
         .await
-        .map_err(|e| io(std::io::Error::other(e)))?
-        .map_err(io)?;
-    let mut hasher = Hasher::new();
-    hasher.update(&body);
-    let digests = hasher.finish();
+        .map_err(|_| io(std::io::Error::other("the apply stopped")))?;
+    // Read and hash on a blocking thread, so that hashing runs beside other uploads.
+    let path = job.path.clone();
+    let (body, digests) = tokio::task::spawn_blocking(move || {
+        let body = std::fs::read(path)?;
+        let mut hasher = Hasher::new();
+        hasher.update(&body);
+        Ok::<_, std::io::Error>((body, hasher.finish()))
+    })
+    .await
+    .map_err(|e| io(std::io::Error::other(e)))?
+    .map_err(io)?;
     if digests.crc64nvme_base64() != job.planned.crc64nvme
         || digests.sha256_hex() != job.planned.sha256
     {
@@ -359,11 +377,11 @@ fn last_part(job: &Job, part_size: u64) -> i32 {
     job.planned.size.div_ceil(part_size).max(1) as i32
 }
 
-/// Reads the file in parts, sending each with its CRC64NVME, and returns the whole file's
-/// digests. Runs on a blocking thread.
 /// A part read from disk: number, bytes, CRC64NVME, and its room in the memory budget.
 type Part = (i32, Vec<u8>, u64, OwnedSemaphorePermit);
 
+/// Reads the file in parts, sending each with its CRC64NVME, and returns the whole file's
+/// digests. Runs on a blocking thread.
 fn read_parts(
     path: PathBuf,
     part_size: u64,
@@ -374,8 +392,7 @@ fn read_parts(
     let mut file = std::fs::File::open(&path)?;
     let mut hasher = Hasher::new();
     let mut number = 0;
-    // A part larger than the whole budget takes all of it, so such parts go one at a time.
-    let share = u32::try_from(part_size.div_ceil(MIB)).unwrap_or(u32::MAX).min(PART_MEMORY_MIB);
+    let share = room_for(part_size);
     loop {
         let room = runtime
             .block_on(Arc::clone(memory).acquire_many_owned(share))
@@ -427,5 +444,13 @@ mod tests {
         assert_eq!(size, 525 * MIB);
         assert!(five_tib.div_ceil(size) <= MAX_PARTS);
         assert_eq!(part_size(MIB, MIB), 5 * MIB);
+    }
+
+    #[test]
+    fn buffers_take_room_by_the_kib_and_never_more_than_the_budget() {
+        assert_eq!(room_for(0), 1);
+        assert_eq!(room_for(4 * KIB + 1), 5);
+        assert_eq!(room_for(16 * MIB), 16 * 1024);
+        assert_eq!(room_for(525 * MIB), BUFFER_BUDGET_KIB);
     }
 }

@@ -25,8 +25,8 @@ pub(crate) struct ApplyArgs {
     /// Refuse saved plans older than this (for example `30m`, `8h`, `2d`).
     #[arg(long, default_value = "24h", value_parser = parse_age)]
     max_age: jiff::SignedDuration,
-    /// Files transferring at once.
-    #[arg(long, default_value_t = 8)]
+    /// Files transferring at once (their buffers share one 96 MiB budget).
+    #[arg(long, default_value_t = 32)]
     files_in_flight: usize,
     /// Parts of one file uploading at once.
     #[arg(long, default_value_t = 4)]
