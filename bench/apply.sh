@@ -6,7 +6,7 @@
 #   big    one file of BENCH_BIG_MIB MiB (2048),
 #   small  BENCH_SMALL_FILES files (10000) of BENCH_SMALL_SIZE bytes (4096) in one folder,
 # and uploads each, BENCH_RUNS times per tool (3), to a fresh prefix of the bucket
-# `release-bench-apply` on the local S3-compatible server (scripts/local-aws):
+# `release-bench-apply` on a local S3-compatible server (Garage unless BENCH_SERVER says):
 #   release  `release plan -o p.json` (not timed), then `release apply p.json` (timed), then
 #            `release verify` (not timed; must pass);
 #   s5cmd    `s5cmd cp 'data/*' s3://BUCKET/PREFIX/` (timed), then a count of what it stored.
@@ -24,23 +24,22 @@
 #   BENCH_RELEASE_FLAGS="--files-in-flight 64"
 #                                  extra flags for `release apply`, to try its tuning
 #   BENCH_KEEP=1                   keep the data and the uploaded objects
-#   BENCH_SERVER=optimized         upload to a release-profile build of the same S3 server,
+#   BENCH_SERVER=garage            (the default) upload to Garage (bench/garage; built from
+#                                  crates.io on first use, about 15 minutes), a multi-threaded
+#                                  store made for production. Garage keeps each block once, so
+#                                  every upload gets freshly made data of its own.
+#   BENCH_SERVER=local-aws         upload to the testkit's s3s-fs server from scripts/local-aws,
+#                                  built in the dev profile: its CPU time per byte is far above
+#                                  either client's (see the server CPU column), so on a small
+#                                  machine this mostly measures that server
+#   BENCH_SERVER=optimized         upload to a release-profile build of the same s3s-fs server,
 #                                  which the bench starts on its own data folder
-#                                  (target/bench/apply/s3) and stops; moto still comes from
-#                                  scripts/local-aws
-#   BENCH_SERVER=garage            upload to Garage (bench/garage; built from crates.io on
-#                                  first use, about 15 minutes), a multi-threaded store made
-#                                  for production. Garage keeps each block once, so every
-#                                  upload gets freshly made data of its own.
-#
-# scripts/local-aws builds its S3 server in the dev profile, whose CPU time per byte is far
-# above either client's (see the server CPU column), so on a small machine the default run
-# mostly measures that server; BENCH_SERVER=optimized shows more of the clients.
+#                                  (target/bench/apply/s3) and stops
+# moto, from scripts/local-aws, answers STS for release whichever server holds the bucket.
 #
 # It reuses local servers that already run and leaves them running; servers it started itself
-# it stops. The uploaded objects are deleted from the server's data folder after each run and
-# the data under target/bench/apply/ at the end. The source files stay in the page cache
-# between the runs (nothing drops caches, which would disturb others on the machine), so both
+# it stops. The uploaded objects are deleted after each run, and the data under
+# target/bench/apply/ at the end. The source files stay in the page cache between the runs (nothing drops caches, which would disturb others on the machine), so both
 # tools read them from memory. This is a measurement, not a test: it asserts nothing about
 # time or memory, only that every upload succeeded and is complete.
 set -euo pipefail
@@ -57,7 +56,7 @@ readonly release_flags
 readonly bucket=release-bench-apply
 readonly work=$root/target/bench/apply
 readonly logs=$work/logs
-readonly server_kind=${BENCH_SERVER:-local-aws}
+readonly server_kind=${BENCH_SERVER:-garage}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 readonly stamp
 
@@ -164,7 +163,7 @@ case $server_kind in
     export AWS_SECRET_ACCESS_KEY=$BENCH_GARAGE_SECRET_KEY
     ;;
   *)
-    die "BENCH_SERVER is \`local-aws\` (the default), \`optimized\` or \`garage\`," \
+    die "BENCH_SERVER is \`garage\` (the default), \`local-aws\` or \`optimized\`," \
       "not \`$server_kind\`"
     ;;
 esac
