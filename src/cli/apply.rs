@@ -217,10 +217,15 @@ fn human_duration(duration: jiff::SignedDuration) -> String {
     if minutes < 120 { format!("{minutes} minutes") } else { format!("{} hours", minutes / 60) }
 }
 
-/// Whether `path` holds a saved plan rather than a manifest.
+/// Whether `path` holds a saved plan rather than a manifest: JSON, so its first character
+/// other than white space is `{`. Reads only as far as that character.
 fn is_plan_file(path: &Path) -> bool {
-    std::fs::read(path)
-        .is_ok_and(|bytes| bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'))
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(path) else { return false };
+    let mut bytes = std::io::BufReader::new(file).bytes();
+    bytes
+        .find(|b| !b.as_ref().is_ok_and(u8::is_ascii_whitespace))
+        .is_some_and(|b| b.ok() == Some(b'{'))
 }
 
 /// Asks on the terminal; only `yes` is taken as consent.
