@@ -62,6 +62,49 @@ fn apply_uploads_every_object_with_its_checksum_and_a_fresh_plan_has_nothing_to_
     assert!(writes.is_empty(), "a no-op apply wrote: {writes:?}");
 }
 
+/// Runs the binary with `answer` on its standard input.
+fn answered(world: &World, args: &[&str], answer: &str) -> common::Run {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = world
+        .command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the release binary");
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    common::Run::from(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn applying_a_manifest_shows_the_plan_and_goes_ahead_only_on_yes_or_auto_approve() {
+    let world = world_with_files();
+    let bucket = world.bucket();
+
+    // Any answer but `yes` changes nothing.
+    let run = answered(&world, &["apply"], "y\n");
+    run.expect_code(1);
+    assert!(run.stdout.contains("+ ┆ a/people.csv"), "the plan is shown first: {}", run.stdout);
+    assert!(run.stderr.contains("Only `yes` is accepted"), "{}", run.stderr);
+    assert!(run.stderr.contains("Nothing was changed."), "{}", run.stderr);
+    assert!(block_on(bucket.head("data/a/people.csv")).unwrap().is_none());
+
+    let run = answered(&world, &["apply", "release.yaml"], "yes\n");
+    run.expect_code(0);
+    assert!(run.stderr.contains("Applied: 3 written"), "{}", run.stderr);
+    assert!(block_on(bucket.head("data/a/people.csv")).unwrap().is_some());
+
+    // With --auto-approve nothing is asked: an empty standard input would refuse otherwise.
+    world.write("extract/readme.md", "# extract, second edition\n");
+    let run = answered(&world, &["apply", "--auto-approve"], "");
+    run.expect_code(0);
+    assert!(!run.stderr.contains("Only `yes`"), "{}", run.stderr);
+    assert!(run.stderr.contains("Applied: 1 written"), "{}", run.stderr);
+    let stored = block_on(bucket.get("data/readme.md")).unwrap();
+    assert_eq!(stored, b"# extract, second edition\n");
+}
+
 #[test]
 fn every_apply_request_names_the_expected_bucket_owner() {
     let world = world_with_files();
