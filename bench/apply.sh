@@ -24,8 +24,8 @@
 #   BENCH_RELEASE_FLAGS="--files-in-flight 64"
 #                                  extra flags for `release apply`, to try its tuning
 #   BENCH_KEEP=1                   keep the data and the uploaded objects
-#   BENCH_SERVER=garage            (the default) upload to Garage (bench/garage; built from
-#                                  crates.io on first use, about 15 minutes), a multi-threaded
+#   BENCH_SERVER=garage            (the default) upload to Garage (bench/garage; built with
+#                                  `cargo install` on first use, about 15 minutes), a multi-threaded
 #                                  store made for production. Garage keeps each block once, so
 #                                  every upload gets freshly made data of its own.
 #   BENCH_SERVER=local-aws         upload to the testkit's s3s-fs server from scripts/local-aws,

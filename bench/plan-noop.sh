@@ -17,8 +17,8 @@
 #
 #   bench/plan-noop.sh      run it. Settings, from the environment:
 #     BENCH_FILES, BENCH_FOLDERS, BENCH_SIZE, BENCH_RUNS   (default 100000, 100, 100, 3)
-#     BENCH_S3=garage       the S3 server (default): Garage, from bench/garage (built from
-#                           crates.io on first use, about 15 minutes). It lists ETags from an
+#     BENCH_S3=garage       the S3 server (default): Garage, from bench/garage (built with
+#                           `cargo install` on first use, about 15 minutes). It lists ETags from an
 #                           index and answers on several threads, so the run measures the
 #                           tools more than the server.
 #     BENCH_S3=moto         moto lists ETags too, but each page costs it time that grows with
