@@ -95,10 +95,8 @@ fn an_expected_owner_that_cannot_be_confirmed_fails_with_a_hint() {
 
     run.expect_code(1);
     let out = &run.stdout;
-    assert!(
-        out.contains(&format!("✘ cannot confirm that account 999999999999 owns bucket `{BUCKET}`")),
-        "{out}"
-    );
+    let refused = format!("✘ cannot confirm that account 999999999999 owns bucket `{BUCKET}`");
+    assert!(out.contains(&refused), "{out}");
     assert!(out.contains("    hint: AWS S3 refuses requests to a bucket owned by"), "{out}");
     let head = world.s3.requests().into_iter().find(|r| r.method == "HEAD").expect("HeadBucket");
     assert_eq!(head.header("x-amz-expected-bucket-owner"), Some("999999999999"));

@@ -84,7 +84,8 @@ pub enum AwsError {
     #[error("STS could not say who the credentials belong to (`sts:GetCallerIdentity`): {0}")]
     Identity(String),
     #[error(
-        "the credentials belong to account {actual}, but the manifest releases to account {expected}"
+        "the credentials belong to account {actual}, \
+         but the manifest releases to account {expected}"
     )]
     WrongAccount { expected: String, actual: String },
     #[error("the credentials are long-lived access keys, which this manifest does not allow")]
