@@ -21,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use super::journal::{Entry, Journal, Resume};
 use super::progress::Progress;
 use crate::inventory::cache::Stamp;
-use crate::inventory::digest::Hasher;
+use crate::inventory::digest::{Digests, Hasher};
 use crate::plan::LocalFacts;
 use crate::providers::s3::{Bucket, Condition, S3Error, UploadedPart, WriteOptions, Written};
 
@@ -149,9 +149,8 @@ async fn upload_single(
     let path = job.path.clone();
     let (body, digests) = tokio::task::spawn_blocking(move || {
         let body = std::fs::read(path)?;
-        let mut hasher = Hasher::new();
-        hasher.update(&body);
-        Ok::<_, std::io::Error>((body, hasher.finish()))
+        let digests = Digests::of(&body);
+        Ok::<_, std::io::Error>((body, digests))
     })
     .await
     .map_err(|e| io(std::io::Error::other(e)))?
@@ -388,7 +387,7 @@ fn read_parts(
     sender: mpsc::Sender<Part>,
     memory: &Arc<Semaphore>,
     runtime: &tokio::runtime::Handle,
-) -> std::io::Result<crate::inventory::digest::Digests> {
+) -> std::io::Result<Digests> {
     let mut file = std::fs::File::open(&path)?;
     let mut hasher = Hasher::new();
     let mut number = 0;
